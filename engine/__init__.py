@@ -1,3 +1,64 @@
-"""engine: a deep-learning library with PyTorch's programming model on NumPy and CuPy."""
+"""engine: a deep-learning library with PyTorch's programming model on NumPy and CuPy.
+
+>>> import engine as torch
+>>> x = torch.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+>>> loss = (x @ x).relu().sum()
+>>> loss.backward()
+>>> x.grad.shape
+engine.Size([2, 2])
+"""
 
 __version__ = "0.1.0"
+
+from . import (  # noqa: E402
+    autograd,
+    cuda,
+    dtypes,
+    nn,  # noqa: E402
+    ops,  # noqa: E402  (attaches Tensor methods)
+)
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
+from .backend import device  # noqa: E402
+from .dtypes import (  # noqa: E402
+    bool_ as bool,  # noqa: A004
+)
+from .dtypes import (
+    double,  # noqa: A004
+    dtype,
+    float,
+    float16,
+    float32,
+    float64,
+    half,
+    int,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    short,
+    uint8,
+)
+from .errors import EngineError  # noqa: E402
+from .ops import *  # noqa: E402,F401,F403
+from .random import (  # noqa: E402
+    Generator,
+    default_generator,
+    get_rng_state,
+    initial_seed,
+    manual_seed,
+    seed,
+    set_rng_state,
+)
+from .size import Size  # noqa: E402
+from .tensor import Tensor, is_tensor  # noqa: E402
+
+
+def is_floating_point(t: Tensor):
+    """True for float16/32/64 tensors."""
+    return t.is_floating_point()
+
+
+def numel(t: Tensor):
+    """Number of elements of t."""
+    return t.numel()

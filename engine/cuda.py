@@ -1,0 +1,50 @@
+"""`engine.cuda`: whether CUDA (through CuPy) is usable, and how many GPUs there are."""
+
+from __future__ import annotations
+
+from .backend import _BACKENDS
+
+
+def is_available() -> bool:
+    """True when CuPy imports and sees at least one GPU.
+
+    >>> import engine
+    >>> isinstance(engine.cuda.is_available(), bool)
+    True
+    """
+    return device_count() > 0
+
+
+def device_count() -> int:
+    """Number of visible CUDA devices (0 without CuPy or a GPU)."""
+    try:
+        return _BACKENDS["cuda"].device_count()
+    except Exception:  # CuPy missing or broken means no CUDA devices
+        return 0
+
+
+def current_device() -> int:
+    return int(_BACKENDS["cuda"].xp.cuda.runtime.getDevice())
+
+
+def synchronize() -> None:
+    """Wait for all queued GPU work to finish (a no-op without CUDA)."""
+    if is_available():
+        _BACKENDS["cuda"].xp.cuda.Device().synchronize()
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the default generator of every CUDA device."""
+    from .random import default_generator
+
+    for i in range(device_count()):
+        default_generator(_dev(i)).manual_seed(seed)
+
+
+manual_seed_all = manual_seed
+
+
+def _dev(i: int):
+    from .backend import device
+
+    return device("cuda", i)

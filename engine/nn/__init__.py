@@ -1,0 +1,5 @@
+"""engine.nn: neural-network building blocks (layers arrive with the engine.nn issue)."""
+
+from . import functional
+
+__all__ = ["functional"]

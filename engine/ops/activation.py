@@ -1,0 +1,4 @@
+"""activation ops (being filled)."""
+
+__all__: list[str] = []
+METHODS: dict = {}

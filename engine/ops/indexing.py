@@ -1,0 +1,4 @@
+"""indexing ops (being filled)."""
+
+__all__: list[str] = []
+METHODS: dict = {}

@@ -1,0 +1,4 @@
+"""inplace ops (being filled)."""
+
+__all__: list[str] = []
+METHODS: dict = {}

@@ -1,0 +1,4 @@
+"""matmul ops (being filled)."""
+
+__all__: list[str] = []
+METHODS: dict = {}

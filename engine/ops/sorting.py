@@ -1,0 +1,4 @@
+"""sorting ops (being filled)."""
+
+__all__: list[str] = []
+METHODS: dict = {}
