@@ -99,7 +99,6 @@ _BACKENDS: dict[str, Backend] = {"cpu": Backend(), "cuda": CudaBackend()}
 def register_backend(name: str, backend: Backend) -> None:
     """Register an extra device type (used by tests for a NumPy-backed second device)."""
     _BACKENDS[name] = backend
-    device._cache.clear()
 
 
 class device:  # noqa: N801 - mirrors torch.device

@@ -115,10 +115,10 @@ def _operand_kind(x) -> tuple[dtype, builtins_int]:
     d = getattr(x, "dtype", None)
     if isinstance(d, dtype):
         return d, (1 if x._data.ndim == 0 else 0)
-    if isinstance(x, builtins_bool):
+    if isinstance(x, builtins_bool | np.bool_):
         return bool_, 2
-    if isinstance(x, builtins_int):
+    if isinstance(x, builtins_int | np.integer):
         return int64, 2
-    if isinstance(x, builtins_float):
+    if isinstance(x, builtins_float | np.floating):
         return float64, 2
     raise TypeError(f"unsupported operand type {type(x).__name__}")

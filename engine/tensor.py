@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from . import dtypes
+from .autograd import node as _node_module
 from .autograd.node import VersionCounter
 from .backend import CPU, device, resolve
 from .errors import EngineRuntimeError, EngineTypeError
@@ -392,3 +393,6 @@ def _parse_to(args, kwargs):
 def is_tensor(obj) -> bool:
     """True if obj is an engine Tensor (mirrors torch.is_tensor)."""
     return isinstance(obj, Tensor)
+
+
+_node_module.Tensor = Tensor  # the graph code wraps arrays without importing this module

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ..errors import EngineRuntimeError
 from .grad_mode import _state
+from . import node as _node
 from .node import Node
 
 
@@ -23,7 +24,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     >>> engine.autograd.backward([x * x]); x.grad
     tensor(4.)
     """
-    from ..tensor import Tensor
+    Tensor = _node.Tensor
 
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None or isinstance(grad_tensors, Tensor):
@@ -48,7 +49,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> engine.autograd.grad(g, x)[0]   # second derivative of x**2
     tensor(2.)
     """
-    from ..tensor import Tensor
+    Tensor = _node.Tensor
 
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
@@ -85,8 +86,7 @@ def _key(t):
 
 
 def _roots(tensors: Sequence, grads: Sequence, create_graph: bool) -> list:
-    from ..ops.creation import ones_like
-    from ..tensor import Tensor
+    Tensor = _node.Tensor
 
     if len(tensors) != len(grads):
         raise EngineRuntimeError(
@@ -105,7 +105,9 @@ def _roots(tensors: Sequence, grads: Sequence, create_graph: bool) -> list:
                 raise EngineRuntimeError(
                     "grad can be implicitly created only for real scalar outputs"
                 )
-            g = ones_like(t)
+            xp = t._device.backend.xp
+            with t._device.backend.context(t._device.index or 0):
+                g = Tensor._wrap(xp.ones(t._data.shape, t._data.dtype), t._device)
             owned = True
         else:
             if not isinstance(g, Tensor):
@@ -129,7 +131,7 @@ def _roots(tensors: Sequence, grads: Sequence, create_graph: bool) -> list:
 
 def _walk(roots, retain_graph: bool, create_graph: bool, capture, accumulate: bool) -> dict:
     """Run backward from roots [(edge, grad, owned)]; return captured grads by index."""
-    from ..tensor import Tensor
+    Tensor = _node.Tensor
 
     captured: dict[int, Tensor] = {}
     shared: set[int] = set()  # grads that someone else also holds: copy before owning
@@ -172,7 +174,7 @@ def _walk(roots, retain_graph: bool, create_graph: bool, capture, accumulate: bo
                         i = capture.get((node, nr))
                         if i is not None and g is not None:
                             captured[i] = g
-                if any(g is None for g in grads):
+                if node._n_outputs > 1 and any(g is None for g in grads):
                     grads = _materialize(node, grads)
                 in_grads = node.run_backward(grads)
                 if len(in_grads) != len(edges):
@@ -182,14 +184,24 @@ def _walk(roots, retain_graph: bool, create_graph: bool, capture, accumulate: bo
                     )
             if not retain_graph:
                 node.release()
+            shapes, dtypes = node._in_shapes, node._in_dtypes
             for i, edge in enumerate(edges):
                 if edge is None:
                     continue
                 target, nr = edge
                 g = in_grads[i]
                 if g is not None:
-                    g = _fit(g, node._in_shapes[i], node._in_dtypes[i])
-                    _deliver(target, nr, g, buffers, captured, capture, accumulate, shared)
+                    arr = g._data
+                    if arr.shape != shapes[i] or arr.dtype != dtypes[i]:
+                        g = _fit(g, shapes[i], dtypes[i])
+                    if nr >= 0 and capture is None:  # the common case, inlined
+                        buf = buffers.get(target)
+                        if buf is None:
+                            buf = buffers[target] = [None] * target._n_outputs
+                        prev = buf[nr]
+                        buf[nr] = g if prev is None else prev + g
+                    else:
+                        _deliver(target, nr, g, buffers, captured, capture, accumulate, shared)
                 if nr >= 0:
                     left = deps[target] - 1
                     deps[target] = left
@@ -205,7 +217,8 @@ def _deliver(target, nr, g, buffers, captured, capture, accumulate, shared) -> N
         if capture is not None:
             i = capture.get((target, -1))
             if i is not None:
-                captured[i] = g
+                prev = captured.get(i)
+                captured[i] = g if prev is None else prev + g
                 if not accumulate:
                     return
         if accumulate:
@@ -219,8 +232,6 @@ def _deliver(target, nr, g, buffers, captured, capture, accumulate, shared) -> N
 
 
 def _accumulate_leaf(leaf, g, shared: set) -> None:
-    from ..tensor import Tensor
-
     if leaf._hooks:
         for hook in leaf._hooks:
             out = hook(g)
@@ -235,7 +246,7 @@ def _accumulate_leaf(leaf, g, shared: set) -> None:
         if id(g) in shared or arr.base is not None or not getattr(arr.flags, "writeable", 1):
             arr = arr.copy()
         shared.add(id(g))
-        leaf.grad = Tensor._wrap(arr, g._device)
+        leaf.grad = _node.Tensor._wrap(arr, g._device)
     elif leaf.grad.requires_grad:
         leaf.grad = (leaf.grad + g).detach()
     else:

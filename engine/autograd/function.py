@@ -26,6 +26,8 @@ from .node import _FREED, Node, _modified_error, device_mismatch
 class FunctionCtx(Node):
     """The `ctx` of a custom Function: saves tensors and is the graph node."""
 
+    needs_input_grad: tuple = ()  # per forward argument (shadows Node's property)
+
     def __init__(self, fn_cls) -> None:
         self._fn = fn_cls
         self._to_save = ()

@@ -14,6 +14,8 @@ import numpy as np
 from ..errors import DeviceError, EngineRuntimeError
 from .grad_mode import _state
 
+Tensor = None  # engine.tensor.Tensor, set by engine.tensor (it imports this module)
+
 _FREED = (
     "Trying to backward through the graph a second time (or directly access saved tensors "
     "after they have already been freed). Saved intermediate values of the graph are freed "
@@ -123,11 +125,7 @@ class Op(Node):
             raise EngineRuntimeError(_FREED)
         arr, vc, v, dev = self._out
         if vc.value != v:
-            from ..tensor import Tensor
-
             raise _modified_error(Tensor._wrap(arr, dev), self, v)
-        from ..tensor import Tensor
-
         t = Tensor._wrap(arr, dev, _state.enabled, self, 0)
         t._vc = vc
         return t
@@ -150,60 +148,93 @@ class Op(Node):
     @classmethod
     def apply(cls, *inputs, **kwargs):
         """Run the op on Tensors; record it in the graph when grad is needed."""
-        from ..tensor import Tensor
-
-        dev = inputs[0]._device
-        for t in inputs:
-            if t._device is not dev:
-                raise device_mismatch(dev, t._device)
-        op = cls.__new__(cls)
+        x0 = inputs[0]
+        dev = x0._device
+        if len(inputs) == 1:
+            arrays = (x0._data,)
+            rg = x0._rg
+        else:
+            rg = False
+            for t in inputs:
+                if t._device is not dev:
+                    raise device_mismatch(dev, t._device)
+                if t._rg:
+                    rg = True
+            arrays = [t._data for t in inputs]
+        op = object.__new__(cls)
         if dev.type == "cpu":
-            out = op.forward(*[t._data for t in inputs], **kwargs)
+            out = op.forward(*arrays, **kwargs)
         else:
             with dev.backend.context(dev.index):
-                out = op.forward(*[t._data for t in inputs], **kwargs)
-        record = _state.enabled
-        if record:
-            for t in inputs:
-                if t.requires_grad:
-                    break
-            else:
-                record = False
-        multi = type(out) is tuple
-        outs = out if multi else (out,)
+                out = op.forward(*arrays, **kwargs)
+        record = rg and _state.enabled
+        if type(out) is tuple:
+            return op._wrap_outputs(out, inputs, dev, record)
+        if type(out) is not np.ndarray and dev.type == "cpu":
+            out = np.asarray(out)
+        if record and out.dtype.kind == "f":
+            result = Tensor._wrap(out, dev, True, op, 0)
+            op._link(inputs)
+            if op._save_out:
+                op._out = (out, result._vc, 0, dev)
+        else:
+            result = Tensor._wrap(out, dev)
+        if cls.is_view and _may_share(out, x0._data, dev):
+            result._vc = x0._vc
+            if op._save_out and record:
+                op._out = (out, x0._vc, x0._vc.value, dev)
+        return result
+
+    def _link(self, inputs) -> None:
+        """Record edges to the inputs, their metadata and the saved inputs."""
+        if len(inputs) == 1:
+            t = inputs[0]
+            self.next_functions = (_edge(t),)
+            self._in_shapes = (t._data.shape,)
+            self._in_dtypes = (t._data.dtype,)
+        else:
+            self.next_functions = tuple([_edge(t) for t in inputs])
+            self._in_shapes = tuple([t._data.shape for t in inputs])
+            self._in_dtypes = tuple([t._data.dtype for t in inputs])
+        if self._save_in:
+            saved = self._saved = tuple(inputs[i] for i in self._save_in)
+            self._saved_versions = tuple(t._vc.value for t in saved)
+
+    def _wrap_outputs(self, outs: tuple, inputs, dev, record: bool) -> tuple:
         results = []
+        any_diff = False
         for nr, arr in enumerate(outs):
             if dev.type == "cpu" and type(arr) is not np.ndarray:
                 arr = np.asarray(arr)
-            diff = record and nr not in op._nondiff and arr.dtype.kind == "f"
-            t = Tensor._wrap(arr, dev, diff, op if diff else None, nr)
-            results.append(t)
-        if cls.is_view and _may_share(outs[0], inputs[0]._data, dev):
+            diff = record and nr not in self._nondiff and arr.dtype.kind == "f"
+            any_diff = any_diff or diff
+            results.append(Tensor._wrap(arr, dev, diff, self if diff else None, nr))
+        if type(self).is_view and _may_share(outs[0], inputs[0]._data, dev):
             for t in results:
                 t._vc = inputs[0]._vc
-        if record:
-            if multi:
-                op._n_outputs = len(outs)
-                op._out_meta = tuple((r._data.shape, r.dtype, dev) for r in results)
-            op.next_functions = tuple(
-                (t.grad_fn, t._output_nr) if t.grad_fn is not None else (t, -1)
-                if t.requires_grad
-                else None
-                for t in inputs
-            )
-            op._in_shapes = tuple(t._data.shape for t in inputs)
-            op._in_dtypes = tuple(t._data.dtype for t in inputs)
-            if op._save_in:
-                op._saved = tuple(inputs[i] for i in op._save_in)
-                op._saved_versions = tuple(t._vc.value for t in op._saved)
-            if op._save_out:
+        if any_diff:
+            self._n_outputs = len(outs)
+            self._out_meta = tuple((r._data.shape, r.dtype, dev) for r in results)
+            self._link(inputs)
+            if self._save_out:
                 r = results[0]
-                op._out = (r._data, r._vc, r._vc.value, dev)
-        return tuple(results) if multi else results[0]
+                self._out = (r._data, r._vc, r._vc.value, dev)
+        return tuple(results)
+
+
+def _edge(t):
+    if not t._rg:
+        return None
+    fn = t.grad_fn
+    return (fn, t._output_nr) if fn is not None else (t, -1)
 
 
 def _may_share(a, b, dev) -> bool:
-    return bool(dev.backend.xp.may_share_memory(a, b))
+    """Whether array a is a view of b's memory (same owning buffer)."""
+    if a is b:
+        return True
+    base_a, base_b = a.base, b.base
+    return (base_a if base_a is not None else a) is (base_b if base_b is not None else b)
 
 
 def device_mismatch(a, b) -> DeviceError:

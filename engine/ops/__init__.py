@@ -29,3 +29,5 @@ for _module in FAMILIES:
         __all__.append(_name)
     for _name, _fn in getattr(_module, "METHODS", {}).items():
         setattr(Tensor, _name, _fn)
+
+inplace.attach(Tensor)  # in-place forms wrap the out-of-place ops attached above

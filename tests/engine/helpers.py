@@ -64,7 +64,7 @@ def check_op(shapes, fn, np_ref=None, *, torch_fn=None, low=-2.0, high=2.0, grad
     if np_ref is not None:
         ref = _outputs(np_ref(*[a.copy() for a in arrays]))
         for o, r in zip(out, ref):
-            assert o.device == engine.device(device if device != "cuda" else "cuda:0")
+            assert o.device == engine.backend.resolve(device)
             np.testing.assert_allclose(to_np(o), np.asarray(r), atol=atol, rtol=rtol)
             if np.asarray(r).dtype.kind == "f":
                 assert o.dtype == engine.dtypes.from_numpy_dtype(np.asarray(r).dtype), (
