@@ -352,6 +352,20 @@ class Tensor:
             return format(self.item(), spec)
         return repr(self) if not spec else object.__format__(self, spec)
 
+    def __deepcopy__(self, memo) -> Tensor:
+        if self.grad_fn is not None:
+            raise EngineRuntimeError(
+                "Only Tensors created explicitly by the user (graph leaves) support the "
+                "deepcopy protocol at the moment."
+            )
+        if id(self) in memo:
+            return memo[id(self)]
+        t = Tensor._wrap(self._data.copy(), self._device, self._rg)
+        if self.grad is not None:
+            t.grad = self.grad.__deepcopy__(memo)
+        memo[id(self)] = t
+        return t
+
     def __reduce_ex__(self, protocol):
         raise EngineTypeError(
             "engine tensors are not picklable; save weights with engine.save (safetensors)"

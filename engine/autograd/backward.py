@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import EngineRuntimeError
-from .grad_mode import _state
 from . import node as _node
+from .grad_mode import _state
 from .node import Node
 
 

@@ -125,3 +125,16 @@ def test_repr_shows_dtype_and_grad_fn():
     assert repr(x) == "tensor([1., 1.], dtype=engine.float64)"
     y = engine.ones(2, requires_grad=True) * 2
     assert repr(y) == "tensor([2., 2.], grad_fn=<MulBackward0>)"
+
+
+def test_deepcopy_copies_leaves_and_refuses_non_leaves():
+    import copy
+
+    p = engine.ones(2, requires_grad=True)
+    (p * 2).sum().backward()
+    q = copy.deepcopy(p)
+    assert q.requires_grad and q.grad.tolist() == [2.0, 2.0]
+    q.data.add_(1)
+    assert p.tolist() == [1.0, 1.0]
+    with pytest.raises(RuntimeError, match="deepcopy"):
+        copy.deepcopy(p * 2)
