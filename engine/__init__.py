@@ -10,6 +10,10 @@ engine.Size([2, 2])
 
 __version__ = "0.1.0"
 
+from . import _allocator
+
+_allocator.tune()
+
 from . import (  # noqa: E402
     autograd,
     cuda,

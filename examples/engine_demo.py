@@ -23,7 +23,7 @@ for step in range(2001):
     loss.backward()
     with torch.no_grad():
         for p in params:
-            p -= 0.1 * p.grad
+            p -= 0.05 * p.grad
             p.grad = None
     if step % 400 == 0:
         print(f"step {step:4d}  loss {loss.item():.5f}")

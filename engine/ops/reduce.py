@@ -18,6 +18,7 @@ from ..errors import EngineRuntimeError
 from ..tensor import Tensor
 from . import reduce_stats as _stats
 from ._util import norm_dim
+from .movement import Expand, Reshape
 from .reduce_stats import count as _count
 from .reduce_stats import keep as _keep
 from .reduce_stats import keep_shape as _keepdim_shape
@@ -42,9 +43,9 @@ class Sum(Op):
 
     def backward(self, g):
         shape = self._in_shapes[0]
-        if not self.keepdim:
-            g = g.reshape(_keepdim_shape(shape, self.dims))
-        return g.expand(shape)
+        if not self.keepdim and self.dims is not None:
+            g = Reshape.apply(g, shape=_keepdim_shape(shape, self.dims))
+        return Expand.apply(g, shape=shape)  # a 0-d total broadcasts as it is
 
 
 class SumToShape(Op):
@@ -59,7 +60,7 @@ class SumToShape(Op):
         return out.reshape(shape)
 
     def backward(self, g):
-        return g.expand(self._in_shapes[0])
+        return Expand.apply(g, shape=self._in_shapes[0])
 
 
 def sum_to_shape(x: Tensor, shape: tuple) -> Tensor:
