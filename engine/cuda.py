@@ -27,6 +27,12 @@ def current_device() -> int:
     return int(_BACKENDS["cuda"].xp.cuda.runtime.getDevice())
 
 
+def set_device(index: int) -> None:
+    """Make cuda:index the current device: CuPy work outside a tensor's own device
+    context (e.g. non-differentiable ops on raw arrays) runs there."""
+    _BACKENDS["cuda"].xp.cuda.Device(int(index)).use()
+
+
 def synchronize() -> None:
     """Wait for all queued GPU work to finish (a no-op without CUDA)."""
     if is_available():
@@ -35,10 +41,10 @@ def synchronize() -> None:
 
 def manual_seed(seed: int) -> None:
     """Seed the default generator of every CUDA device."""
-    from .random import default_generator
+    from .random import device_generator
 
     for i in range(device_count()):
-        default_generator(_dev(i)).manual_seed(seed)
+        device_generator(_dev(i)).manual_seed(seed)
 
 
 manual_seed_all = manual_seed

@@ -34,7 +34,7 @@ class dtype:  # noqa: N801 - mirrors torch.dtype
 
     @property
     def is_signed(self) -> bool:
-        return self._category != 0
+        return self._category != 0 and self.np.kind != "u"
 
 
 bool_ = dtype("bool", np.bool_, 0)
@@ -75,7 +75,7 @@ def to_dtype(d) -> dtype:
     if isinstance(d, str):
         d = _ALIASES.get(d, d)
     if d is builtins_float:
-        return float32
+        return float64
     if d is builtins_int:
         return int64
     if d is builtins_bool:

@@ -25,6 +25,9 @@ def _format(arr: np.ndarray, prefix: str) -> str:
                 arr, formatter={"float_kind": lambda v: _integral_float(v).rjust(width)}, **opts
             )
         return np.array2string(arr, precision=4, floatmode="fixed", **opts)
+    if arr.dtype == np.bool_:
+        width = 5 if (~arr).any() else 4  # torch pads to the widest of True/False present
+        return np.array2string(arr, formatter={"bool": lambda v: str(v).rjust(width)}, **opts)
     return np.array2string(arr, **opts)
 
 

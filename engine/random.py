@@ -105,7 +105,7 @@ class Generator:
 _defaults: dict[device, Generator] = {}
 
 
-def default_generator(dev: device = CPU) -> Generator:
+def device_generator(dev: device = CPU) -> Generator:
     """The default generator of a device (made on first use)."""
     gen = _defaults.get(dev)
     if gen is None:
@@ -125,28 +125,28 @@ def manual_seed(seed: int) -> Generator:
         gen.manual_seed(seed)
     global _pending_seed
     _pending_seed = int(seed)
-    return default_generator(CPU).manual_seed(seed)
+    return device_generator(CPU).manual_seed(seed)
 
 
 _pending_seed: int | None = None
 
 
 def seed() -> int:
-    s = default_generator(CPU).seed()
+    s = device_generator(CPU).seed()
     manual_seed(s)
     return s
 
 
 def initial_seed() -> int:
-    return default_generator(CPU).initial_seed()
+    return device_generator(CPU).initial_seed()
 
 
 def get_rng_state():
-    return default_generator(CPU).get_state()
+    return device_generator(CPU).get_state()
 
 
 def set_rng_state(state) -> None:
-    default_generator(CPU).set_state(state)
+    device_generator(CPU).set_state(state)
 
 
 def generator_for(dev: device, generator: Generator | None) -> Generator:
@@ -160,7 +160,10 @@ def generator_for(dev: device, generator: Generator | None) -> Generator:
         return generator
     gen = _defaults.get(dev)
     if gen is None:
-        gen = default_generator(dev)
+        gen = device_generator(dev)
         if _pending_seed is not None:
             gen.manual_seed(_pending_seed)
     return gen
+
+
+default_generator = device_generator(CPU)  # the CPU default generator, as torch's

@@ -122,6 +122,8 @@ def _roots(tensors: Sequence, grads: Sequence, create_graph: bool) -> list:
                     f"invalid gradient at index {i} - expected device {t.device} but got "
                     f"{g.device}"
                 )
+            if g.dtype is not t.dtype:
+                g = g.to(t.dtype)  # as PyTorch: the gradient takes the output's dtype
             if not create_graph:
                 g = g.detach()
             owned = False
@@ -278,7 +280,8 @@ def _materialize(node, grads: list) -> list:
     for i, g in enumerate(out):
         if g is None and meta is not None:
             shape, dtype, dev = meta[i]
-            out[i] = zeros(shape, dtype=dtype, device=dev)
+            if dtype is not None and dtype.is_floating_point:  # never for indices
+                out[i] = zeros(shape, dtype=dtype, device=dev)
     return out
 
 

@@ -33,16 +33,20 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 f"gradcheck input {i} is {inputs[i].dtype}: use float64 for numerical checks"
             )
 
-    def outputs_of(args):
+    def all_outputs(args):
         out = fn(*args)
         return [out] if isinstance(out, Tensor) else [o for o in out if isinstance(o, Tensor)]
 
-    outs = outputs_of(inputs)
+    outs = all_outputs(inputs)
+    # only differentiable outputs (e.g. not argmax indices) enter both jacobians
+    keep = [k for k, o in enumerate(outs) if o.requires_grad]
+
+    def outputs_of(args):
+        found = all_outputs(args)
+        return [found[k] for k in keep]
     # analytic jacobian: rows = output elements, columns = input elements
     analytic = {i: [] for i in diff}
-    for o in outs:
-        if not o.requires_grad:
-            continue
+    for o in (outs[k] for k in keep):
         flat_n = o.numel()
         for k in range(flat_n):
             seed = np.zeros(flat_n, dtype=o._device.backend.to_host(o._data).dtype)

@@ -209,9 +209,11 @@ class Op(Node):
             diff = record and nr not in self._nondiff and arr.dtype.kind == "f"
             any_diff = any_diff or diff
             results.append(Tensor._wrap(arr, dev, diff, self if diff else None, nr))
-        if type(self).is_view and _may_share(outs[0], inputs[0]._data, dev):
+        if type(self).is_view:
+            base = inputs[0]._data
             for t in results:
-                t._vc = inputs[0]._vc
+                if _may_share(t._data, base, dev):
+                    t._vc = inputs[0]._vc
         if any_diff:
             self._n_outputs = len(outs)
             self._out_meta = tuple((r._data.shape, r.dtype, dev) for r in results)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from .. import dtypes
 from ..errors import EngineIndexError, EngineTypeError
 from ..tensor import Tensor
@@ -26,6 +28,9 @@ def as_operands(a, b) -> tuple[Tensor, Tensor]:
     dt = dtypes.result_type(t, other)
     t = cast(t, dt)
     xp = t._device.backend.xp
+    if isinstance(other, int) and dt.np.kind in "iu":
+        # out-of-range Python ints wrap around like PyTorch's (uint8 1 + -3 -> 254)
+        other = np.array(other).astype(dt.np)
     if t._device.type == "cpu":
         arr = xp.asarray(other, dtype=dt.np)
     else:
@@ -71,11 +76,15 @@ def norm_dim(dim: int, ndim: int) -> int:
 
 def norm_dims(dim, ndim: int) -> tuple[int, ...] | None:
     """None for "all dims", else a sorted tuple of non-negative dims."""
-    if dim is None:
+    if dim is None or (isinstance(dim, tuple | list) and len(dim) == 0):
         return None
     if isinstance(dim, int):
-        return (norm_dim(dim, ndim),)
-    dims = tuple(sorted(norm_dim(d, ndim) for d in dim))
-    if len(set(dims)) != len(dims):
-        raise EngineTypeError(f"dim {dims} appears multiple times in the list of dims")
+        dims = (norm_dim(dim, ndim),)
+    else:
+        dims = tuple(sorted(norm_dim(d, ndim) for d in dim))
+        for a, b in zip(dims, dims[1:]):
+            if a == b:
+                from ..errors import EngineRuntimeError
+
+                raise EngineRuntimeError(f"dim {a} appears multiple times in the list of dims")
     return dims if ndim else None

@@ -287,6 +287,13 @@ def where(condition: Tensor, input, other) -> Tensor:
         from .creation import tensor
 
         input = tensor(input, device=condition.device)
+    if condition.dtype is not dtypes.bool_ and condition.dtype is not dtypes.uint8:
+        from ..errors import EngineRuntimeError
+
+        raise EngineRuntimeError(
+            "where expected condition to be a boolean tensor, but got a tensor with dtype "
+            f"{condition.dtype.name.capitalize()}"
+        )
     a, b = as_operands(input, other)
     return Where.apply(cast(condition, dtypes.bool_), a, b)
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import dtypes
 from ..backend import CPU, array_device, resolve
-from ..errors import EngineTypeError, EngineValueError
+from ..errors import EngineRuntimeError, EngineTypeError, EngineValueError
 from ..random import generator_for
 from ..tensor import Tensor
 
@@ -55,7 +55,8 @@ def _from_python(data, default_float: dtypes.dtype) -> np.ndarray:
         arr = np.asarray(data)
     except ValueError as e:
         raise EngineValueError(f"could not build a tensor from the data: {e}") from None
-    if arr.dtype == np.float64:
+    first = next(_flat(data), None) if isinstance(data, list | tuple) else data
+    if arr.dtype == np.float64 and not isinstance(first, np.floating):
         arr = arr.astype(default_float.np)
     elif arr.dtype.kind == "i" and arr.dtype != np.int64:
         arr = arr.astype(np.int64)
@@ -139,7 +140,7 @@ def _shape(size) -> tuple:
             raise EngineTypeError(f"size must be a tuple of ints, but got {type(s).__name__}")
         s = int(s)
         if s < 0:
-            raise EngineValueError(
+            raise EngineRuntimeError(
                 f"Trying to create tensor with negative dimension {s}: {list(map(int, size))}"
             )
         shape.append(s)
@@ -218,13 +219,18 @@ def arange(start, end=None, step=1, *, dtype=None, device=None,
     >>> engine.arange(3), engine.arange(0, 1, 0.5)
     (tensor([0, 1, 2]), tensor([0.0000, 0.5000]))
     """
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
     if end is None:
         start, end = 0, start
     if step == 0:
-        raise EngineValueError("step must be nonzero")
+        raise EngineRuntimeError("step must be nonzero")
+    if (end - start) * step < 0:
+        raise EngineRuntimeError("upper bound and larger bound inconsistent with step sign")
     if dtype is None:
         ints = all(isinstance(v, numbers.Integral) for v in (start, end, step))
         dtype = dtypes.int64 if ints else dtypes.float32
+    elif not dtypes.to_dtype(dtype).is_floating_point:
+        start, step = int(start), int(step) or 1  # PyTorch truncates these for integer dtypes
     return _make(lambda xp, s, d: xp.arange(start, end, step).astype(d), None, dtype, device,
                  requires_grad)
 
@@ -237,6 +243,8 @@ def linspace(start, end, steps: int, *, dtype=None, device=None,
     >>> engine.linspace(0, 1, 3)
     tensor([0.0000, 0.5000, 1.0000])
     """
+    if int(steps) < 0:
+        raise EngineRuntimeError("number of steps must be non-negative")
     return _make(lambda xp, s, d: xp.linspace(start, end, int(steps)).astype(d), None, dtype,
                  device, requires_grad)
 
@@ -250,6 +258,8 @@ def eye(n: int, m: int | None = None, *, dtype=None, device=None,
     tensor([[1., 0.],
             [0., 1.]])
     """
+    if n < 0 or (m is not None and m < 0):
+        raise EngineRuntimeError(f"n must be greater or equal to 0, got {min(n, m or 0)}")
     return _make(lambda xp, s, d: xp.eye(n, m, dtype=d), None, dtype, device, requires_grad)
 
 
@@ -298,10 +308,12 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     """
     if size is None:
         low, high, size = 0, low, high
+    elif high is None:
+        low, high = 0, low
     if size is None:
         raise EngineTypeError("randint() missing required argument 'size'")
     if high <= low:
-        raise EngineValueError(f"random_ expects 'from' to be less than 'to', but got "
+        raise EngineRuntimeError(f"random_ expects 'from' to be less than 'to', but got "
                                f"from={low} >= to={high}")
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
     dev = resolve(device)
@@ -318,6 +330,8 @@ def randperm(n: int, *, generator=None, dtype=None, device=None) -> Tensor:
     >>> sorted(engine.randperm(4).tolist())
     [0, 1, 2, 3]
     """
+    if int(n) < 0:
+        raise EngineRuntimeError(f"n must be non-negative, got{int(n)}")
     dt = dtypes.to_dtype(dtype) if dtype is not None else dtypes.int64
     dev = resolve(device)
     gen = generator_for(dev, generator)
@@ -368,6 +382,8 @@ def randn_like(t: Tensor, *, dtype=None, device=None, requires_grad: bool = Fals
 
 def randint_like(t: Tensor, low, high=None, *, dtype=None, device=None) -> Tensor:
     dt, dev = _like(t, dtype, device)
+    if high is None:
+        low, high = 0, low
     return randint(low, high, t.shape, dtype=dt, device=dev)
 
 

@@ -327,3 +327,20 @@ def test_mixed_dtype_gradient_is_cast_to_input_dtype():
     b = engine.ones(2, dtype=engine.float64, requires_grad=True)
     (a * b).sum().backward()
     assert a.grad.dtype == engine.float32 and b.grad.dtype == engine.float64
+
+
+def test_gradcheck_ignores_non_differentiable_outputs():
+    x = engine.tensor([[0.1, 0.9, 0.5], [0.7, 0.2, 0.3]], dtype=engine.float64,
+                      requires_grad=True)
+    assert engine.autograd.gradcheck(lambda t: t.max(dim=1), (x,))
+
+
+def test_user_gradient_is_cast_to_output_dtype():
+    x = engine.ones(2, requires_grad=True)
+    (x * 2).backward(engine.ones(2, dtype=engine.float64))
+    assert x.grad.dtype == engine.float32 and x.grad.tolist() == [2.0, 2.0]
+
+
+def test_where_requires_boolean_condition():
+    with pytest.raises(RuntimeError, match="boolean tensor"):
+        engine.where(engine.ones(2), engine.ones(2), engine.zeros(2))

