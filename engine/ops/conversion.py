@@ -56,7 +56,7 @@ def clone(x: Tensor) -> Tensor:
     """A copy of x with its own memory; gradients flow back to x.
 
     >>> import engine
-    >>> a = engine.zeros(2); b = a.clone(); b.add_(1); a
+    >>> a = engine.zeros(2); b = a.clone(); _ = b.add_(1); a
     tensor([0., 0.])
     """
     return Clone.apply(x)
