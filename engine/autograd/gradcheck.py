@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import EngineRuntimeError
-from .grad_mode import no_grad
 
 
 def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1e-3,
@@ -72,10 +71,10 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 xi = Tensor._wrap(x._device.backend.from_host(pert.reshape(host.shape),
                                                               x._device.index or 0), x._device)
                 args = list(inputs)
+                xi.requires_grad_()  # fn may differentiate internally (gradgradcheck)
                 args[i] = xi
-                with no_grad():
-                    vals = [o._device.backend.to_host(o._data).astype(np.float64).reshape(-1)
-                            for o in outputs_of(args)]
+                vals = [o._device.backend.to_host(o._data).astype(np.float64).reshape(-1)
+                        for o in outputs_of(args)]
                 cols.append(np.concatenate(vals) if vals else np.zeros(0))
             numeric.append((cols[0] - cols[1]) / (2 * eps))
         num = np.stack(numeric, axis=1) if numeric else np.zeros((0, 0))
@@ -91,3 +90,42 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
                 f"numerical:{num}\nanalytical:{ana}\nmax abs difference: {err}"
             )
     return True
+
+
+def gradgradcheck(fn, inputs, grad_outputs=None, eps: float = 1e-6, atol: float = 1e-5,
+                  rtol: float = 1e-3, raise_exception: bool = True) -> bool:
+    """Check second derivatives: gradcheck of x -> d<fn(x), v>/dx built with create_graph.
+
+    `grad_outputs` (v) default to fixed random tensors shaped like fn's outputs.
+
+    >>> import engine
+    >>> x = engine.randn(3, dtype=engine.float64, requires_grad=True)
+    >>> engine.autograd.gradgradcheck(lambda t: (t * t * t).sum(), (x,))
+    True
+    """
+    from ..autograd.backward import grad as autograd_grad
+    from ..tensor import Tensor
+
+    inputs = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+    first = fn(*inputs)
+    outs = [first] if isinstance(first, Tensor) else [o for o in first if isinstance(o, Tensor)]
+    outs = [o for o in outs if o.requires_grad]
+    if grad_outputs is None:
+        rng = np.random.default_rng(0)
+        grad_outputs = [
+            Tensor._wrap(o._device.backend.from_host(
+                rng.standard_normal(o.shape).astype(np.float64), o._device.index or 0),
+                o._device)
+            for o in outs
+        ]
+    def first_derivative(*args):
+        found = fn(*args)
+        found = [found] if isinstance(found, Tensor) else [o for o in found
+                                                          if isinstance(o, Tensor)]
+        found = [o for o in found if o.requires_grad]
+        wrt = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
+        return autograd_grad(found, wrt, grad_outputs, create_graph=True, allow_unused=True,
+                             materialize_grads=True)
+
+    return gradcheck(first_derivative, inputs, eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)

@@ -31,7 +31,7 @@ def _check_leaf(x: Tensor) -> None:
         raise EngineRuntimeError(_LEAF_ERROR)
 
 
-def _check_result(x: Tensor, out: Tensor, name: str) -> None:
+def _check_result(x: Tensor, out: Tensor) -> None:
     if tuple(out.shape) != tuple(x.shape):
         raise EngineRuntimeError(
             f"output with shape {list(x.shape)} doesn't match the broadcast shape "
@@ -54,7 +54,7 @@ def _graph_update(x: Tensor, fn, *others) -> Tensor:
     """Record `x <- fn(old x, *others)` in the graph and write the result into x."""
     old = Tensor._wrap(x._data.copy(), x._device, x._rg, x.grad_fn, x._output_nr)
     out = fn(old, *others)
-    _check_result(x, out, "")
+    _check_result(x, out)
     if out.dtype is not x.dtype:
         out = out.to(x.dtype)
     x._data[...] = out._data
@@ -92,7 +92,7 @@ def _arith(ufunc: str, fn):
         if _needs_graph(self, other):
             return _graph_update(self, fn, other)
         arr = _operand_array(self, other)
-        rt = dtypes.result_type(self, other if not isinstance(other, Tensor) else other)
+        rt = dtypes.result_type(self, other)
         if ufunc == "divide" and not self.is_floating_point():
             rt = dtypes.float32
         if rt._category > self.dtype._category:
@@ -125,7 +125,7 @@ def _from_function(fn):
             return _graph_update(self, lambda old: fn(old, *args, **kwargs))
         with _NoGrad():
             out = fn(self, *args, **kwargs)
-        _check_result(self, out, fn.__name__)
+        _check_result(self, out)
         self._data[...] = out._data
         self._vc.value += 1
         return self

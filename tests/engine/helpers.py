@@ -107,3 +107,44 @@ def check_op(shapes, fn, np_ref=None, *, torch_fn=None, low=-2.0, high=2.0, grad
                 np.testing.assert_allclose(to_np(x.grad), to_np(t.grad), atol=grad_atol,
                                            rtol=grad_rtol)
     return out
+
+
+def check_double_backward(fn, x, torch_fn=None):
+    """Second derivatives of `fn(x).sum()`: gradgradcheck in float64, and the gradient
+    of the summed first derivative against PyTorch's when torch is installed."""
+    assert engine.autograd.gradgradcheck(lambda t: fn(t).sum(), (x,))
+    if torch is None:
+        return
+    tfn = torch_fn or fn
+    tx = torch.tensor(to_np(x), requires_grad=True)
+    (tg,) = torch.autograd.grad(tfn(tx).sum(), tx, create_graph=True)
+    (tgg,) = torch.autograd.grad(tg.sum(), tx)
+    (g,) = engine.autograd.grad(fn(x).sum(), x, create_graph=True)
+    (gg,) = engine.autograd.grad(g.sum(), x)
+    np.testing.assert_allclose(to_np(gg), to_np(tgg), atol=1e-10, rtol=1e-7)
+
+
+def fake_device() -> str:
+    """Register (once) a second, NumPy-backed device type "fake" and return "fake:0".
+
+    It lets CPU-only CI exercise device plumbing: transfers, mixed-device errors, ops
+    running on a non-CPU device.
+    """
+    from engine.backend import _BACKENDS, Backend, register_backend
+
+    if "fake" not in _BACKENDS:
+
+        class FakeBackend(Backend):
+            name = "fake"
+
+            def from_host(self, arr, index):
+                return np.array(arr, copy=True)
+
+            def to_host(self, arr):
+                return np.array(arr, copy=True)
+
+            def device_count(self):
+                return 2
+
+        register_backend("fake", FakeBackend())
+    return "fake:0"

@@ -5,27 +5,10 @@ import numpy as np
 import pytest
 
 import engine
-from engine.backend import Backend, register_backend
 
-from .helpers import check_op
+from .helpers import check_op, fake_device
 
-
-class FakeBackend(Backend):
-    """A second device whose arrays are NumPy copies: exercises transfers and checks."""
-
-    name = "fake"
-
-    def from_host(self, arr, index):
-        return np.array(arr, copy=True)
-
-    def to_host(self, arr):
-        return np.array(arr, copy=True)
-
-    def device_count(self):
-        return 2
-
-
-register_backend("fake", FakeBackend())
+fake_device()
 
 
 def test_device_parsing_and_equality():

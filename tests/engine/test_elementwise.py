@@ -9,7 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import engine
 
-from .helpers import DEVICES, check_op, needs_torch, to_np, torch
+from .helpers import DEVICES, check_double_backward, check_op, needs_torch, to_np, torch
 
 SHAPES = [(), (5,), (2, 3, 4)]
 _erf = np.vectorize(math.erf, otypes=[np.float64])
@@ -305,20 +305,7 @@ def test_double_backward(name):
     x = engine.tensor(np.random.default_rng(3).uniform(-1.2, 1.2, 5), dtype=engine.float64,
                       requires_grad=True)
 
-    def first(t):
-        if not t.requires_grad:  # gradcheck's numerical pass: a plain first derivative
-            with engine.enable_grad():
-                t = t.detach().requires_grad_()
-                return engine.autograd.grad(fn(t).sum(), t)[0]
-        return engine.autograd.grad(fn(t).sum(), t, create_graph=True)[0]
-
-    assert engine.autograd.gradcheck(first, [x])
-    if torch is not None:
-        tx = torch.tensor(x.detach().numpy(), requires_grad=True)
-        (tg,) = torch.autograd.grad(fn(tx).sum(), tx, create_graph=True)
-        (tgg,) = torch.autograd.grad(tg.sum(), tx)
-        (gg,) = engine.autograd.grad(first(x).sum(), x)
-        np.testing.assert_allclose(to_np(gg), to_np(tgg), atol=1e-10, rtol=1e-7)
+    check_double_backward(fn, x)
 
 
 # -- shape fuzzing: forward against NumPy, gradients against torch (or an analytic form)

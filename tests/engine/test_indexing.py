@@ -6,7 +6,7 @@ import pytest
 
 import engine
 
-from .helpers import DEVICES, check_op, torch
+from .helpers import DEVICES, check_op, fake_device, torch
 
 S234 = [(2, 3, 4)]
 I = np.array  # noqa: E741 - index arrays passed as (non-differentiable) inputs
@@ -323,23 +323,7 @@ def test_gather_family_errors(fn, exc, msg):
 
 # -- devices (a NumPy-backed second device stands in for CUDA on CPU-only machines) ----
 def _fake_device():
-    from engine.backend import _BACKENDS, Backend, register_backend
-
-    if "fake" not in _BACKENDS:
-        class FakeBackend(Backend):
-            name = "fake"
-
-            def from_host(self, arr, index):
-                return np.array(arr, copy=True)
-
-            def to_host(self, arr):
-                return np.array(arr, copy=True)
-
-            def device_count(self):
-                return 2
-
-        register_backend("fake", FakeBackend())
-    return "fake:0"
+    return fake_device()
 
 
 def test_indices_and_values_from_the_cpu():
