@@ -14,7 +14,7 @@ from __future__ import annotations
 import numbers
 
 from .. import dtypes
-from ..autograd.grad_mode import _state
+from ..autograd.grad_mode import _state, no_grad
 from ..backend import transfer
 from ..errors import EngineRuntimeError
 from ..tensor import Tensor
@@ -123,7 +123,7 @@ def _from_function(fn):
         _check_leaf(self)
         if _needs_graph(self, *args, *kwargs.values()):
             return _graph_update(self, lambda old: fn(old, *args, **kwargs))
-        with _NoGrad():
+        with no_grad():
             out = fn(self, *args, **kwargs)
         _check_result(self, out)
         self._data[...] = out._data
@@ -132,15 +132,6 @@ def _from_function(fn):
 
     method.__name__ = f"{fn.__name__}_"
     return method
-
-
-class _NoGrad:
-    def __enter__(self):
-        self.prev = _state.enabled
-        _state.enabled = False
-
-    def __exit__(self, *exc):
-        _state.enabled = self.prev
 
 
 def zero_(self: Tensor) -> Tensor:

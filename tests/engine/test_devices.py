@@ -114,3 +114,14 @@ def test_cuda_float32_stays_float32():
     y.backward()
     assert y.dtype == engine.float32 and x.grad.dtype == engine.float32
     assert "device='cuda:0'" in repr(y)
+
+
+def test_importing_and_cpu_work_never_import_cupy():
+    import subprocess
+    import sys
+
+    code = ("import sys, engine; x = engine.randn(3, requires_grad=True); "
+            "(x.relu() * 2).sum().backward(); print('cupy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
