@@ -1,13 +1,7 @@
-"""engine.nn.functional: the functional forms of activations and losses, as in
-torch.nn.functional.
+"""Activation functions (torch.nn.functional.relu, softmax, ...)."""
 
->>> import engine
->>> import engine.nn.functional as F
->>> F.relu(engine.tensor([-1.0, 2.0]))
-tensor([0., 2.])
-"""
 
-from ..ops.activation import (
+from ...ops.activation import (
     elu,
     gelu,
     hardtanh,
@@ -22,7 +16,7 @@ from ..ops.activation import (
     softmax,
     softplus,
 )
-from ..ops.elementwise import sigmoid, tanh
+from ...ops.elementwise import sigmoid, tanh
 
 __all__ = ["relu", "leaky_relu", "gelu", "silu", "softplus", "elu", "hardtanh", "relu6",
            "logsigmoid", "mish", "sigmoid", "tanh", "softmax", "log_softmax", "one_hot"]

@@ -1,0 +1,3 @@
+"""Layers of engine.nn still to come."""
+
+__all__: list[str] = []
