@@ -54,6 +54,7 @@ from .random import (  # noqa: E402
     seed,
     set_rng_state,
 )
+from . import data, utils  # noqa: E402  (engine.utils.data, alias engine.data)
 from .serialization import load, load_metadata, save
 from .size import Size  # noqa: E402
 from .tensor import Tensor, is_tensor  # noqa: E402

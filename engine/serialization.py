@@ -109,7 +109,7 @@ def _read(f, tensors: bool = True) -> tuple[dict[str, np.ndarray], dict[str, str
 
 def _host(t: Tensor) -> np.ndarray:
     arr = t._device.backend.to_host(t._data)
-    return np.ascontiguousarray(arr)
+    return arr if arr.flags.c_contiguous else np.array(arr, order="C")  # keeps 0-d shapes
 
 
 def _check_dtypes(arrays: dict) -> None:

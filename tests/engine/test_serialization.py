@@ -78,3 +78,10 @@ def test_engine_file_loads_into_pytorch_and_back(tmp_path):
     e2 = build(engine)
     e2.load_state_dict(engine.load(tmp_path / "t.safetensors"))
     assert engine.equal(e2[1].bias, e[1].bias)
+
+
+def test_zero_dim_tensors_keep_their_shape():
+    from engine.serialization import to_bytes
+
+    out = engine.load(to_bytes({"step": engine.tensor(3.0), "t": engine.ones(2).t()}))
+    assert out["step"].shape == () and out["step"].item() == 3.0
