@@ -14,20 +14,22 @@ from . import _allocator
 
 _allocator.tune()
 
-from . import (  # noqa: E402
+from . import (
     autograd,
     cuda,
+    data,
     dtypes,
-    nn,  # noqa: E402
-    ops,  # noqa: E402  (attaches Tensor methods)
+    nn,
+    ops,
+    utils,
 )
-from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled  # noqa: E402
-from .backend import device  # noqa: E402
-from .dtypes import (  # noqa: E402
-    bool_ as bool,  # noqa: A004
+from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import device
+from .dtypes import (
+    bool_ as bool,
 )
 from .dtypes import (
-    double,  # noqa: A004
+    double,
     dtype,
     float,
     float16,
@@ -43,9 +45,9 @@ from .dtypes import (
     short,
     uint8,
 )
-from .errors import EngineError  # noqa: E402
-from .ops import *  # noqa: E402,F401,F403
-from .random import (  # noqa: E402
+from .errors import EngineError
+from .ops import *
+from .random import (
     Generator,
     default_generator,
     get_rng_state,
@@ -54,10 +56,9 @@ from .random import (  # noqa: E402
     seed,
     set_rng_state,
 )
-from . import data, utils  # noqa: E402  (engine.utils.data, alias engine.data)
 from .serialization import load, load_metadata, save
-from .size import Size  # noqa: E402
-from .tensor import Tensor, is_tensor  # noqa: E402
+from .size import Size
+from .tensor import Tensor, is_tensor
 
 
 def is_floating_point(t: Tensor):
