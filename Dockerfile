@@ -3,8 +3,11 @@ WORKDIR /srv/trainforge
 COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY app ./app
-COPY examples ./examples
+COPY migrations ./migrations
+COPY alembic.ini ./
 RUN pip install --no-cache-dir .
-# The service entrypoint (`trainforge serve`) arrives with the service issue;
-# until then the image runs the engine demo.
-CMD ["python", "examples/engine_demo.py"]
+ENV TRAINFORGE_DATABASE_URL=sqlite:////data/trainforge.db
+VOLUME ["/data"]
+EXPOSE 8000
+# Migrates the database, then serves the API.
+CMD ["trainforge", "serve", "--host", "0.0.0.0", "--port", "8000"]

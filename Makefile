@@ -25,8 +25,10 @@ test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 -q
 
+# The service on SQLite (./trainforge.db; TRAINFORGE_DATABASE_URL overrides): migrate, create
+# a first team and print its key if there is none, then serve on 127.0.0.1:8000 until Ctrl-C.
 run: $(STAMP)
-	$(PY) examples/engine_demo.py
+	$(PY) -m app.cli serve --host 127.0.0.1 --port 8000 --first-team default
 
 bench: $(STAMP)
 	$(PY) bench/engine_ops.py

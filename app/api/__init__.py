@@ -1,0 +1,1 @@
+"""HTTP layer: dependencies (`deps`), the strict route class and routers (`routes/`)."""

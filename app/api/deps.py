@@ -1,0 +1,77 @@
+"""Typed FastAPI dependencies: settings, database session, the calling team, admin."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import Database
+from app.errors import Unauthorized
+from app.services import keys
+from app.services.arrays import ArrayLimits
+from app.services.datasets import limits_from
+from app.services.keys import Principal
+
+team_key_scheme = HTTPBearer(
+    scheme_name="TeamKey", auto_error=False,
+    description="A team API key (`tf_...`): `Authorization: Bearer <key>`. Create a team "
+    "and its first key with `trainforge team create NAME` or `POST /v1/teams`.",
+)
+admin_token_scheme = HTTPBearer(
+    scheme_name="AdminToken", auto_error=False,
+    description="The admin token (`TRAINFORGE_ADMIN_TOKEN`), only for `POST /v1/teams`.",
+)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def get_session(db: DatabaseDep) -> Iterator[Session]:
+    """A session for this request; services open and close its transactions."""
+    session = db.session()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(team_key_scheme)]
+AdminBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(admin_token_scheme)]
+
+
+def current_team(session: SessionDep, settings: SettingsDep, credentials: Bearer) -> Principal:
+    """The team whose API key is in `Authorization: Bearer`; 401 otherwise."""
+    if credentials is None:
+        raise Unauthorized()
+    return keys.authenticate(session, credentials.credentials,
+                             touch_interval_s=settings.key_touch_interval_s)
+
+
+def require_admin(settings: SettingsDep, credentials: AdminBearer) -> None:
+    """The admin token; 403 when none is configured, 401 when wrong or missing."""
+    configured = settings.admin_token.get_secret_value() if settings.admin_token else None
+    keys.check_admin_token(configured, credentials.credentials if credentials else None)
+
+
+def get_limits(settings: SettingsDep) -> ArrayLimits:
+    return limits_from(settings)
+
+
+CurrentTeam = Annotated[Principal, Depends(current_team)]
+AdminDep = Depends(require_admin)
+LimitsDep = Annotated[ArrayLimits, Depends(get_limits)]

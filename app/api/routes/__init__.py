@@ -1,0 +1,5 @@
+"""One router per resource. Every router is built with `app.api.routing.api_router`."""
+
+from app.api.routes import datasets, health, keys, teams
+
+ROUTERS = [health.router, teams.router, keys.router, datasets.router]

@@ -1,0 +1,161 @@
+"""The `trainforge` command line.
+
+    trainforge serve [--host H] [--port P] [--first-team NAME]   migrate, then run the API
+    trainforge migrate                                            migrate to the latest schema
+    trainforge team create NAME                                   new team; prints its key once
+    trainforge key create TEAM                                    another key for a team
+
+Run as `python -m app.cli ...` when the console script is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.db import Database
+from app.errors import AppError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    try:
+        return int(args.handler(args, settings) or 0)
+    except AppError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:
+        print(f"error: database {settings.database_url!r}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trainforge", description="Trainforge service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate the database, then serve the API")
+    serve.add_argument("--host", default=None, help="bind address (default: settings, 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default: settings, 8000)")
+    serve.add_argument("--first-team", metavar="NAME", default=None,
+                       help="when the database has no team, create this one and print its key")
+    serve.add_argument("--no-migrate", action="store_true", help="do not run migrations first")
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="migrate the database to the latest schema")
+    migrate.set_defaults(handler=_migrate)
+
+    team = commands.add_parser("team", help="manage teams").add_subparsers(
+        dest="team_command", required=True)
+    team_create = team.add_parser("create", help="create a team and print its first API key")
+    team_create.add_argument("name")
+    team_create.set_defaults(handler=_team_create)
+
+    key = commands.add_parser("key", help="manage API keys").add_subparsers(
+        dest="key_command", required=True)
+    key_create = key.add_parser("create", help="create another API key for a team")
+    key_create.add_argument("team")
+    key_create.add_argument("--name", default=None, help="a label for the key")
+    key_create.set_defaults(handler=_key_create)
+    return parser
+
+
+def _migrate(_args: argparse.Namespace, settings: Settings) -> int:
+    from app import migrate
+
+    migrate.upgrade(settings.database_url)
+    print(f"database migrated to {', '.join(migrate.head_revisions())}")
+    return 0
+
+
+def _team_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.schemas.common import Name
+    from app.services import teams
+
+    name = _validated(Name, args.name, "team name")
+    with _session(settings) as session:
+        team, key = teams.create_team(session, name)
+    print(f"created team {team.name!r} ({team.id})")
+    print(f"API key (shown once, store it now): {key.secret}")
+    return 0
+
+
+def _key_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.schemas.common import Name
+    from app.services import keys, teams
+
+    label = _validated(Name, args.name, "key name") if args.name is not None else None
+    with _session(settings) as session:
+        team = teams.get_team_by_name(session, args.team)
+        key = keys.create_key(session, team.id, label, max_keys=settings.max_keys_per_team)
+    print(f"API key for team {team.name!r} (shown once, store it now): {key.secret}")
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from app import migrate
+    from app.main import create_app
+    from app.schemas.common import Name
+    from app.services import teams
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if not args.no_migrate:
+        migrate.upgrade(settings.database_url)
+    with _session(settings) as session:
+        if teams.count_teams(session) == 0:
+            if args.first_team:
+                name = _validated(Name, args.first_team, "team name")
+                team, key = teams.create_team(session, name)
+                print(f"Created team {team.name!r}. Its API key (shown once, store it now):\n"
+                      f"    {key.secret}")
+            else:
+                print("No team yet: create one and its API key with\n"
+                      "    trainforge team create NAME   (or: python -m app.cli team create NAME)")
+        else:
+            print("Need another API key? `trainforge key create TEAM` "
+                  "(or: python -m app.cli key create TEAM)")
+    print(f"Trainforge API on http://{host}:{port}  (docs UI: http://{host}:{port}/docs). "
+          "Ctrl-C stops it.", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    return 0
+
+
+@contextmanager
+def _session(settings: Settings) -> Iterator[Session]:
+    """A session on the configured database, which must be migrated."""
+    from app import migrate
+
+    db = Database.from_settings(settings)
+    try:
+        if not migrate.is_at_head(db.engine):
+            raise AppError("the database is not migrated: run `trainforge migrate` first",
+                           code="not_migrated")
+        session = db.session()
+        try:
+            yield session
+        finally:
+            session.close()
+    finally:
+        db.dispose()
+
+
+def _validated(type_: object, value: str, what: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        return TypeAdapter(type_).validate_python(value)
+    except ValidationError as exc:
+        raise AppError(f"invalid {what}: {exc.errors()[0]['msg']}", code="invalid") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The `trainforge` command line: migrate, team create, key create, serve."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app import cli
+from tests.app.conftest import TestClient
+
+KEY = re.compile(r"tf_[A-Za-z0-9_-]{43}")
+
+
+@pytest.fixture
+def env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("TRAINFORGE_DATABASE_URL", database_url)
+    return database_url
+
+
+def _key_works(client: TestClient, key: str) -> bool:
+    return client.get("/v1/keys", headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_migrate_team_create_and_key_create(env: str, client: TestClient,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["migrate"]) == 0
+    assert cli.main(["team", "create", "cli-team"]) == 0
+    first = KEY.findall(capsys.readouterr().out)
+    assert len(first) == 1 and _key_works(client, first[0])
+    assert cli.main(["key", "create", "cli-team", "--name", "ci"]) == 0
+    second = KEY.findall(capsys.readouterr().out)
+    assert len(second) == 1 and second != first and _key_works(client, second[0])
+    assert cli.main(["team", "create", "cli-team"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert cli.main(["key", "create", "nobody"]) == 1
+    assert cli.main(["team", "create", "bad\u0000name"]) == 1
+
+
+def test_commands_refuse_an_unmigrated_database(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("TRAINFORGE_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    assert cli.main(["team", "create", "x"]) == 1
+    assert "trainforge migrate" in capsys.readouterr().err
+
+
+def test_serve_migrates_creates_the_first_team_and_runs_uvicorn(
+    env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runs: list[dict] = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: runs.append({"app": app, **kw}))
+    assert cli.main(["serve", "--port", "8123", "--first-team", "first"]) == 0
+    out = capsys.readouterr().out
+    assert len(KEY.findall(out)) == 1 and "http://127.0.0.1:8123/docs" in out
+    assert runs[0]["host"] == "127.0.0.1" and runs[0]["port"] == 8123
+    with TestClient(runs[0]["app"]) as client:
+        assert _key_works(client, KEY.findall(out)[0])
+    assert cli.main(["serve", "--first-team", "first"]) == 0  # teams exist: no new key
+    assert not KEY.findall(capsys.readouterr().out)
