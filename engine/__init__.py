@@ -21,6 +21,7 @@ from . import (
     dtypes,
     nn,
     ops,
+    optim,
     utils,
 )
 from .autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled

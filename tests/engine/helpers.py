@@ -17,6 +17,8 @@ import engine
 
 try:  # test-only reference; the engine never imports torch
     import torch
+
+    torch.set_num_threads(1)  # pytest-xdist workers already use every core
 except ImportError:  # pragma: no cover - exercised on machines without torch
     torch = None
 
