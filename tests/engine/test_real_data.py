@@ -25,7 +25,8 @@ def digits(flat: bool):
     x = x.reshape(len(x), -1) if flat else x[:, None]
     y = d["target"].astype(np.int64)
     tr, te = split(len(x))
-    return (engine.tensor(x[tr]), engine.tensor(y[tr])), (engine.tensor(x[te]), engine.tensor(y[te]))
+    train = (engine.tensor(x[tr]), engine.tensor(y[tr]))
+    return train, (engine.tensor(x[te]), engine.tensor(y[te]))
 
 
 def fit_classifier(model, train, test, epochs: int, lr: float) -> float:
