@@ -215,3 +215,11 @@ def test_default_linear_init_matches_pytorch_bounds():
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
     assert np.abs(lin.bias.detach().numpy()).max() <= bound
     assert tuple(lin.weight.shape) == tuple(torch.nn.Linear(100, 50).weight.shape)
+
+
+@needs_torch
+def test_module_list_repr_collapses_repeats_like_pytorch():
+    def build(lib):
+        return lib.nn.ModuleList([lib.nn.Linear(2, 2) for _ in range(3)] + [lib.nn.Identity()])
+
+    assert repr(build(engine)) == repr(build(torch))
