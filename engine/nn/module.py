@@ -3,41 +3,19 @@ traversal, state-dict and hook semantics."""
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..autograd.grad_mode import no_grad
-from ..errors import EngineRuntimeError, EngineTypeError
+from ..errors import EngineTypeError
 from ..tensor import Tensor
+from . import state_dict as _state
+from .hooks import RemovableHandle, add_hook
 from .parameter import Parameter
+from .state_dict import IncompatibleKeys
 
-
-class IncompatibleKeys(NamedTuple):
-    """What `load_state_dict(strict=False)` could not match."""
-
-    missing_keys: list[str]
-    unexpected_keys: list[str]
-
-
-class RemovableHandle:
-    """Returned by `register_*_hook`; `.remove()` unregisters the hook."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: dict) -> None:
-        self._hooks = hooks
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self) -> None:
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self) -> RemovableHandle:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.remove()
+__all__ = ["Module", "IncompatibleKeys", "RemovableHandle"]
 
 
 class Module:
@@ -390,36 +368,13 @@ class Module:
 
         return self._cast(dtypes.float64)
 
-    # -- state dict -------------------------------------------------------------
+    # -- state dict (engine/nn/state_dict.py) -----------------------------------------
     def state_dict(self, destination: dict | None = None, prefix: str = "",
                    keep_vars: bool = False) -> OrderedDict:
         """Parameters and persistent buffers by dotted name (PyTorch's keys).
 
         Values share memory with the module's tensors (detached unless keep_vars)."""
-        out = OrderedDict() if destination is None else destination
-        for name, p in self._parameters.items():
-            if p is not None:
-                out[prefix + name] = p if keep_vars else p.detach()
-        for name, b in self._buffers.items():
-            if b is not None and name not in self._non_persistent_buffers_set:
-                out[prefix + name] = b if keep_vars else b.detach()
-        for name, m in self._modules.items():
-            if m is not None:
-                m.state_dict(out, prefix + name + ".", keep_vars)
-        return out
-
-    def _own_state(self, prefix: str) -> dict[str, tuple[Module, str, Tensor]]:
-        own = {}
-        for mod_prefix, m in self.named_modules(prefix=prefix.rstrip("."),
-                                                remove_duplicate=False):
-            base = mod_prefix + "." if mod_prefix else ""
-            for name, p in m._parameters.items():
-                if p is not None:
-                    own[base + name] = (m, name, p)
-            for name, b in m._buffers.items():
-                if b is not None and name not in m._non_persistent_buffers_set:
-                    own[base + name] = (m, name, b)
-        return own
+        return _state.state_dict(self, destination, prefix, keep_vars)
 
     def load_state_dict(self, state_dict, strict: bool = True,
                         assign: bool = False) -> IncompatibleKeys:
@@ -427,60 +382,18 @@ class Module:
 
         With strict=True every missing or unexpected key and every shape mismatch is
         reported in one error; with strict=False the unmatched keys are returned."""
-        if not hasattr(state_dict, "items"):
-            raise EngineTypeError(
-                f"Expected state_dict to be dict-like, got {type(state_dict).__name__}."
-            )
-        own = self._own_state("")
-        missing = [k for k in own if k not in state_dict]
-        unexpected = [k for k in state_dict if k not in own]
-        errors = []
-        for key, value in state_dict.items():
-            if key not in own:
-                continue
-            module, name, target = own[key]
-            if not isinstance(value, Tensor):
-                value = _as_tensor(value, key, errors)
-                if value is None:
-                    continue
-            if tuple(value.shape) != tuple(target.shape):
-                errors.append(
-                    f"size mismatch for {key}: copying a param with shape {value.shape} from "
-                    f"checkpoint, the shape in current model is {target.shape}."
-                )
-                continue
-            with no_grad():
-                if assign:
-                    if isinstance(target, Parameter):
-                        module._parameters[name] = Parameter(value, target.requires_grad)
-                    else:
-                        module._buffers[name] = value
-                else:
-                    target.copy_(value)
-        if strict:
-            if unexpected:
-                errors.insert(0, "Unexpected key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in unexpected) + ". ")
-            if missing:
-                errors.insert(0, "Missing key(s) in state_dict: "
-                              + ", ".join(f'"{k}"' for k in missing) + ". ")
-        if errors:
-            raise EngineRuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                + "\n\t".join(errors)
-            )
-        return IncompatibleKeys(missing, unexpected)
+        return _state.load_state_dict(self, state_dict, strict, assign)
 
     # -- hooks ---------------------------------------------------------------------
     def register_forward_pre_hook(self, hook: Callable, *, prepend: bool = False
                                   ) -> RemovableHandle:
         """hook(module, args) runs before forward; a non-None result replaces args."""
-        return _add_hook(self._forward_pre_hooks, hook, prepend)
+        return add_hook(self._forward_pre_hooks, hook, prepend)
 
     def register_forward_hook(self, hook: Callable, *, prepend: bool = False
                               ) -> RemovableHandle:
         """hook(module, args, output) runs after forward; a non-None result replaces output."""
-        return _add_hook(self._forward_hooks, hook, prepend)
+        return add_hook(self._forward_hooks, hook, prepend)
 
     # -- printing --------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -511,14 +424,6 @@ class Module:
         self.__dict__.update(state)
 
 
-def _add_hook(hooks: OrderedDict, hook: Callable, prepend: bool) -> RemovableHandle:
-    handle = RemovableHandle(hooks)
-    hooks[handle.id] = hook
-    if prepend:
-        hooks.move_to_end(handle.id, last=False)
-    return handle
-
-
 def _remove_from(module: Module, name: str) -> None:
     d = module.__dict__
     d.pop(name, None)
@@ -527,17 +432,3 @@ def _remove_from(module: Module, name: str) -> None:
         if items is not None:
             items.pop(name, None)
     d.get("_non_persistent_buffers_set", set()).discard(name)
-
-
-def _as_tensor(value, key: str, errors: list):
-    import numpy as np
-
-    from ..ops.creation import as_tensor
-
-    if isinstance(value, np.ndarray):
-        return as_tensor(value)
-    errors.append(
-        f'While copying the parameter named "{key}", expected Tensor-like object from '
-        f"checkpoint but received {type(value).__name__}"
-    )
-    return None
