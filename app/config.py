@@ -32,6 +32,35 @@ class Settings(BaseSettings):
     key_touch_interval_s: float = Field(
         60.0, ge=0, description="`last_used_at` of a key is written at most this often."
     )
+    max_model_parameters: int = Field(
+        50_000_000, gt=0, description="Most parameters a job's model may have."
+    )
+    max_training_memory_bytes: int = Field(
+        16 * 1024 * MiB, gt=0, description="Most estimated training memory of a job: weights, "
+        "gradients, optimizer state and one batch's activations.",
+    )
+    max_validation_memory_bytes: int = Field(
+        512 * MiB, gt=0, description="Most memory the API may use for the activations of "
+        "the two-sample forward pass that checks a spec (larger models are refused).",
+    )
+    max_model_layers: int = Field(512, gt=0, description="Most layers in a model, nested "
+                                  "ones included.")
+    max_model_depth: int = Field(8, ge=0, description="Deepest nesting of Sequential/Residual "
+                                 "blocks.")
+    default_checkpoint_every_steps: int = Field(
+        1000, gt=0, description="Checkpoint interval of a job that does not set one."
+    )
+    max_job_runtime_seconds: int = Field(
+        7 * 86_400, gt=0, description="Longest `max_runtime_seconds` a job may ask for, and "
+        "the limit of a job that does not set one.",
+    )
+    api_threads: int = Field(
+        4, ge=1, le=256, description="Threads running the API's blocking work (database "
+        "calls, spec validation, large body parsing). The work is mostly CPU under one "
+        "GIL: more threads only overlap database latency (raise it for a distant "
+        "database), and under load they interleave requests and stretch tail latency. "
+        "Keep it at most `db_pool_size`. Scale out with more processes instead.",
+    )
     sqlite_busy_timeout_ms: int = Field(5000, ge=0)
     db_pool_size: int = Field(10, gt=0, description="PostgreSQL connection pool size.")
     db_max_overflow: int = Field(20, ge=0)

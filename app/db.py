@@ -4,21 +4,28 @@ Transactions are owned by services: open one with `transaction(session)` (reads)
 `transaction(session, write=True)` (writes). On SQLite a write transaction starts with
 `BEGIN IMMEDIATE`, so it takes the write lock up front and can never fail half-way on a
 stale snapshot; reads use a plain deferred `BEGIN` and never block the writer (WAL).
+On PostgreSQL a read "transaction" runs in autocommit mode: each statement sees the data
+committed when it starts, exactly as under READ COMMITTED inside a transaction, without
+the BEGIN and COMMIT round trips (reads are most of the API's traffic). Nothing may be
+written or locked in a read transaction.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 
 WRITE_OPTION = "trainforge_write"
+PING_AFTER_IDLE_S = 5.0
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -51,7 +58,38 @@ def create_db_engine(
         if "poolclass" not in kwargs:
             kwargs.setdefault("pool_size", pool_size)
             kwargs.setdefault("max_overflow", max_overflow)
+        engine = create_engine(parsed, **kwargs)
+        _ping_idle_connections(engine)
+        return engine
     return create_engine(parsed, pool_pre_ping=True, **kwargs)
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Pessimistic disconnect handling, only where it pays: a pooled connection unused for
+    `PING_AFTER_IDLE_S` is pinged on checkout (a dead one is replaced before use, as with
+    `pool_pre_ping`); one in steady use is not, which saves a round trip per checkout.
+    A server restart under steady load is met by the first statement on a stale
+    connection: SQLAlchemy then invalidates the whole pool, and that one request gets
+    the 503 `database_unavailable` (retry) answer."""
+
+    @event.listens_for(engine, "connect")
+    def _fresh(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get("idle_since", 0.0) < PING_AFTER_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:
+            alive = False
+        if not alive:
+            raise DisconnectionError("connection was closed while idle in the pool")
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -108,9 +146,25 @@ class Database:
 
 
 @contextmanager
+def read_connection(session: Session) -> Iterator[Connection]:
+    """A connection for a few Core read statements on a hot path (authentication, job
+    polling), bypassing the ORM session's bookkeeping, which costs more than the query:
+    autocommit on PostgreSQL (as read transactions), a deferred transaction on SQLite."""
+    engine = session.get_bind()
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            with conn.begin():
+                yield conn
+
+
+@contextmanager
 def transaction(session: Session, *, write: bool = False) -> Iterator[Session]:
     """Run a block in one transaction: commit on success, roll back on any exception."""
     with session.begin():
         if write:
             session.connection(execution_options={WRITE_OPTION: True})
+        elif session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         yield session

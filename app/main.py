@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Sync routes and dependencies run in this event loop's default thread pool.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
         try:
             yield
         finally:
@@ -68,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         swagger_ui_parameters={"persistAuthorization": True},
         openapi_tags=[
             {"name": "datasets", "description": "Training data, owned by a team."},
+            {"name": "jobs", "description": "Training jobs: submit a spec, follow it, read "
+             "its metrics, events and checkpoints, download its weights."},
             {"name": "keys", "description": "The calling team's API keys."},
             {"name": "teams", "description": "Team creation (admin token)."},
             {"name": "health", "description": "Liveness and readiness probes (no auth)."},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -28,11 +28,13 @@ admin_token_scheme = HTTPBearer(
 )
 
 
-def get_settings(request: Request) -> Settings:
+# The cheap dependencies are `async def`: FastAPI runs a sync dependency in the thread
+# pool, and every hop there costs more than these functions themselves.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db
 
 
@@ -40,9 +42,10 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-def get_session(db: DatabaseDep) -> Iterator[Session]:
-    """A session for this request; services open and close its transactions."""
-    session = db.session()
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for this request; services open and close its transactions (which return
+    its connection to the pool), so creating and closing it does no I/O."""
+    session = request.app.state.db.session()
     try:
         yield session
     finally:
@@ -54,21 +57,23 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(team_key_scheme)
 AdminBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(admin_token_scheme)]
 
 
-def current_team(session: SessionDep, settings: SettingsDep, credentials: Bearer) -> Principal:
-    """The team whose API key is in `Authorization: Bearer`; 401 otherwise."""
+def current_team(request: Request, session: SessionDep, credentials: Bearer) -> Principal:
+    """The team whose API key is in `Authorization: Bearer`; 401 otherwise. (It runs on
+    every request: its dependencies are kept few, FastAPI resolves each one per call.)"""
     if credentials is None:
         raise Unauthorized()
+    settings: Settings = request.app.state.settings
     return keys.authenticate(session, credentials.credentials,
                              touch_interval_s=settings.key_touch_interval_s)
 
 
-def require_admin(settings: SettingsDep, credentials: AdminBearer) -> None:
+async def require_admin(settings: SettingsDep, credentials: AdminBearer) -> None:
     """The admin token; 403 when none is configured, 401 when wrong or missing."""
     configured = settings.admin_token.get_secret_value() if settings.admin_token else None
     keys.check_admin_token(configured, credentials.credentials if credentials else None)
 
 
-def get_limits(settings: SettingsDep) -> ArrayLimits:
+async def get_limits(settings: SettingsDep) -> ArrayLimits:
     return limits_from(settings)
 
 

@@ -2,10 +2,13 @@
 
 from app.schemas.common import ErrorResponse, Name, RequestModel, ResponseModel, Text
 from app.schemas.datasets import DatasetCreate, DatasetOut, DatasetPage
+from app.schemas.job_outputs import CheckpointPage, JobEventPage, MetricsOut
+from app.schemas.jobs import JobCreate, JobOut, JobPage, JobSummary, JobValidation
 from app.schemas.teams import KeyCreate, KeyCreated, KeyList, KeyOut, TeamCreate, TeamCreated
 
 __all__ = [
-    "DatasetCreate", "DatasetOut", "DatasetPage", "ErrorResponse", "KeyCreate", "KeyCreated",
-    "KeyList", "KeyOut", "Name", "RequestModel", "ResponseModel", "TeamCreate", "TeamCreated",
-    "Text",
+    "CheckpointPage", "DatasetCreate", "DatasetOut", "DatasetPage", "ErrorResponse",
+    "JobCreate", "JobEventPage", "JobOut", "JobPage", "JobSummary", "JobValidation",
+    "KeyCreate", "KeyCreated", "KeyList", "KeyOut", "MetricsOut", "Name", "RequestModel",
+    "ResponseModel", "TeamCreate", "TeamCreated", "Text",
 ]

@@ -15,10 +15,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
-from app.db import transaction
+from app.db import read_connection, transaction
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized
 from app.models import ApiKey, Team, utcnow
 
@@ -58,17 +58,22 @@ def new_key(team_id: uuid.UUID, name: str | None) -> NewKey:
     return NewKey(record=record, secret=secret)
 
 
+# Built once: this runs on every request, and building the statement costs more than
+# running it.
+_ACTIVE_KEY = (
+    select(ApiKey.id, ApiKey.key_hash, ApiKey.last_used_at, Team.id, Team.name)
+    .join(Team, Team.id == ApiKey.team_id)
+    .where(ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
+)
+
+
 def authenticate(session: Session, presented: str, *, touch_interval_s: float) -> Principal:
     """The principal for a presented key; Unauthorized if unknown or revoked."""
     if not presented or len(presented) > MAX_PRESENTED_KEY_LENGTH:
         raise Unauthorized("invalid or revoked API key")
     digest = hash_key(presented)
-    with transaction(session):
-        row = session.execute(
-            select(ApiKey.id, ApiKey.key_hash, ApiKey.last_used_at, Team.id, Team.name)
-            .join(Team, Team.id == ApiKey.team_id)
-            .where(ApiKey.key_hash == digest, ApiKey.revoked_at.is_(None))
-        ).first()
+    with read_connection(session) as conn:
+        row = conn.execute(_ACTIVE_KEY, {"digest": digest}).first()
     if row is None or not hmac.compare_digest(row[1], digest):
         raise Unauthorized("invalid or revoked API key")
     key_id, _, last_used_at, team_id, team_name = row

@@ -70,3 +70,44 @@ def keyset_page(
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], encode_cursor(getattr(last, created_col.key), getattr(last, id_col.key))
+
+
+def encode_id_cursor(ident: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([ident]).encode()).rstrip(b"=").decode("ascii")
+
+
+def decode_id_cursor(cursor: str) -> int:
+    try:
+        if len(cursor) > MAX_CURSOR_LENGTH or not cursor.isascii():
+            raise ValueError("bad length")
+        (ident,) = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if type(ident) is not int or not 0 <= ident < 2**63:
+            raise ValueError("bad id")
+        return ident
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        raise ValidationFailed(CURSOR_LOC, "invalid cursor: pass the `next_cursor` of a "
+                               "previous page unchanged", type="cursor_invalid") from exc
+
+
+def id_page(
+    session: Session,
+    stmt: Select[Any],
+    id_col: InstrumentedAttribute[int],
+    *,
+    limit: int,
+    cursor: str | None,
+    descending: bool = False,
+) -> tuple[Sequence[Any], str | None]:
+    """One page of `stmt` ordered by an integer id (oldest first unless `descending`).
+
+    Call inside a transaction. Returns the rows and the cursor of the next page (None on
+    the last page).
+    """
+    if cursor is not None:
+        after = decode_id_cursor(cursor)
+        stmt = stmt.where(id_col < after if descending else id_col > after)
+    order = id_col.desc() if descending else id_col.asc()
+    rows = session.scalars(stmt.order_by(order).limit(limit + 1)).all()
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], encode_id_cursor(getattr(rows[limit - 1], id_col.key))

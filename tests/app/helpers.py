@@ -45,3 +45,34 @@ def api_operations(app: Any) -> list[tuple[str, str]]:
     methods = {"get", "post", "put", "patch", "delete"}
     return [(method.upper(), path) for path, item in app.openapi()["paths"].items()
             for method in item if method in methods]
+
+
+def linear(i: int, o: int) -> dict[str, Any]:
+    return {"type": "Linear", "in_features": i, "out_features": o}
+
+
+def mlp_job(dataset_id: str, /, **overrides: Any) -> dict[str, Any]:
+    """A small valid job for the XOR dataset (2 features, classes 0..1)."""
+    body: dict[str, Any] = {
+        "dataset_id": dataset_id,
+        "model": {"layers": [linear(2, 8), {"type": "ReLU"}, linear(8, 2)]},
+        "loss": {"type": "CrossEntropyLoss"},
+        "optimizer": {"type": "Adam", "lr": 0.01},
+        "epochs": 3, "batch_size": 2,
+    }
+    body.update(overrides)
+    return body
+
+
+def create_dataset(client: Any, headers: dict[str, str], body: dict[str, Any] | None = None
+                   ) -> str:
+    response = client.post("/v1/datasets", json=body or XOR, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def submit(client: Any, headers: dict[str, str], body: dict[str, Any], status: int = 201
+           ) -> dict[str, Any]:
+    response = client.post("/v1/jobs", json=body, headers=headers)
+    assert response.status_code == status, response.text
+    return response.json()

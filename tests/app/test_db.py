@@ -81,3 +81,24 @@ def test_datetimes_are_stored_and_returned_in_utc(database: ScratchDatabase) -> 
         with pytest.raises(Exception, match="naive datetime"):
             with transaction(session, write=True):
                 session.add(Team(name="naive", created_at=datetime(2026, 1, 1)))
+
+
+def test_postgresql_replaces_a_connection_that_died_while_idle(
+    postgresql_database: ScratchDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pooled connections idle longer than PING_AFTER_IDLE_S are pinged on checkout; one
+    whose server process is gone is replaced before the caller sees it."""
+    import app.db as db_module
+
+    monkeypatch.setattr(db_module, "PING_AFTER_IDLE_S", 0.0)
+    engine = db_module.create_db_engine(postgresql_database.url, pool_size=1, max_overflow=0)
+    try:
+        with engine.connect() as conn:
+            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+        with postgresql_database.engine.connect() as admin:
+            admin.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+            admin.commit()
+        with engine.connect() as conn:  # the dead connection is pinged and replaced
+            assert conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() != pid
+    finally:
+        engine.dispose()

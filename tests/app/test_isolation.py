@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from tests.app.conftest import TeamHandle, TestClient
-from tests.app.helpers import XOR, api_operations
+from tests.app.helpers import XOR, api_operations, mlp_job
 
 # A valid body for every (method, path) that needs one, so only ownership can fail.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {}
@@ -20,7 +20,10 @@ def _objects_of(client: TestClient, team: TeamHandle) -> dict[str, str]:
     assert dataset.status_code == 201
     spare_key = client.post("/v1/keys", json={"name": "spare"}, headers=team.headers)
     assert spare_key.status_code == 201
-    return {"dataset_id": dataset.json()["id"], "key_id": spare_key.json()["id"]}
+    job = client.post("/v1/jobs", json=mlp_job(dataset.json()["id"]), headers=team.headers)
+    assert job.status_code == 201, job.text
+    return {"dataset_id": dataset.json()["id"], "key_id": spare_key.json()["id"],
+            "job_id": job.json()["id"]}
 
 
 def _url(path: str, ids: dict[str, str]) -> str:
@@ -50,19 +53,35 @@ def test_foreign_objects_are_indistinguishable_from_missing_ones(
         assert (foreign.status_code, foreign.content) == (absent.status_code, absent.content)
         assert foreign.headers.get("content-type") == absent.headers.get("content-type")
         swept += 1
-    assert swept >= 3
+    assert swept >= 9
     # Nothing of the owner's was touched by the other team's attempts.
     assert client.get(f"/v1/datasets/{owned['dataset_id']}", headers=team.headers).status_code \
         == 200
     keys = client.get("/v1/keys", headers=team.headers).json()["items"]
     assert owned["key_id"] in {k["id"] for k in keys}
+    job = client.get(f"/v1/jobs/{owned['job_id']}", headers=team.headers).json()
+    assert job["status"] == "queued" and not job["cancel_requested"]
+    events = client.get(f"/v1/jobs/{owned['job_id']}/events", headers=team.headers).json()
+    assert [e["type"] for e in events["items"]] == ["created"]
+
+
+def test_a_foreign_dataset_cannot_be_trained_on(client: TestClient, team: TeamHandle,
+                                                other_team: TeamHandle) -> None:
+    owned = _objects_of(client, team)
+    for field in ("dataset_id", "validation_dataset_id"):
+        body = mlp_job(owned["dataset_id"]) if field == "dataset_id" else \
+            mlp_job(_objects_of(client, other_team)["dataset_id"], validation_dataset_id=
+                    owned["dataset_id"])
+        response = client.post("/v1/jobs", json=body, headers=other_team.headers)
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"]["errors"][0]["loc"] == ["body", field]
 
 
 def test_lists_never_show_foreign_objects(client: TestClient, team: TeamHandle,
                                           other_team: TeamHandle) -> None:
     owned = _objects_of(client, team)
     theirs = _objects_of(client, other_team)
-    for path in ("/v1/datasets", "/v1/keys"):
+    for path in ("/v1/datasets", "/v1/keys", "/v1/jobs"):
         seen = {item["id"] for item in client.get(path, headers=other_team.headers)
                 .json()["items"]}
         assert not seen & set(owned.values())

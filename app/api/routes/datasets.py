@@ -18,7 +18,7 @@ from app.services import datasets
 # Router-level auth runs before any other dependency; `CurrentTeam` reuses its result.
 router = api_router(prefix="/v1/datasets", tags=["datasets"], responses=error_responses(401),
                     dependencies=[Depends(current_team)])
-_UPLOAD_ERRORS = error_responses(413, 422)
+_UPLOAD_ERRORS = error_responses(400, 413, 422)  # 400: malformed multipart
 
 
 def only_form_fields(*allowed: str) -> Callable[[Request], Awaitable[None]]:

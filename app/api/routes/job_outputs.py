@@ -1,0 +1,96 @@
+"""`/v1/jobs/{job_id}/...`: metrics, events, checkpoints and weights of a job."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Query, Response
+from pydantic import StringConstraints
+
+from app.api.deps import CurrentTeam, SessionDep, current_team
+from app.api.routes.jobs import json_response
+from app.api.routing import api_router
+from app.schemas.common import error_responses
+from app.schemas.job_outputs import (
+    CheckpointOut,
+    CheckpointPage,
+    JobEventOut,
+    JobEventPage,
+    MetricPoint,
+    MetricSeries,
+    MetricsOut,
+)
+from app.services import job_outputs
+
+router = api_router(prefix="/v1/jobs/{job_id}", tags=["jobs"], responses=error_responses(401),
+                    dependencies=[Depends(current_team)])
+Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1..200.")]
+Cursor = Annotated[str | None, Query(max_length=200,
+                                     description="`next_cursor` of the previous page.")]
+Step = Annotated[int | None, Query(ge=0, le=2**62)]
+MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,100}$")]
+
+
+@router.get("/metrics", response_model=MetricsOut, summary="Get a job's metrics",
+            responses=error_responses(404, 422),
+            description="Metric series by name (`train_loss`, `val_loss`, `val_accuracy`, "
+            "...), points by step. Filter by `name` (repeatable) and the step range "
+            "[`min_step`, `max_step`]; a series longer than `max_points` is downsampled to "
+            "`max_points` evenly spaced points, its first and last included. Empty until a "
+            "worker records metrics.")
+def get_metrics(
+    job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep,
+    name: Annotated[list[MetricName], Query(max_length=20,
+                                            description="Only these metrics.")] = [],  # noqa: B006
+    min_step: Step = None, max_step: Step = None,
+    max_points: Annotated[int, Query(ge=2, le=10_000, description="Most points per "
+                                     "series.")] = 1000,
+) -> Response:
+    series = job_outputs.job_metrics(session, principal.team_id, job_id, names=name,
+                                     min_step=min_step, max_step=max_step,
+                                     max_points=max_points)
+    return json_response(MetricsOut(series=[
+        MetricSeries(name=s.name, total_points=s.total_points, downsampled=s.downsampled,
+                     points=[MetricPoint(step=st, value=v) for st, v in s.points])
+        for s in series]))
+
+
+@router.get("/events", response_model=JobEventPage, summary="List a job's events",
+            responses=error_responses(404, 422),
+            description="Lifecycle events, oldest first: `created`, `cancelled`, "
+            "`cancel_requested`, and what workers record (claims, retries, completion).")
+def list_events(job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep,
+                limit: Limit = 50, cursor: Cursor = None) -> Response:
+    items, next_cursor = job_outputs.job_events(session, principal.team_id, job_id,
+                                                limit=limit, cursor=cursor)
+    return json_response(JobEventPage(items=[JobEventOut.model_validate(e) for e in items],
+                                      next_cursor=next_cursor))
+
+
+@router.get("/checkpoints", response_model=CheckpointPage, summary="List a job's checkpoints",
+            responses=error_responses(404, 422),
+            description="Checkpoints written by workers, newest first (metadata only).")
+def list_checkpoints(job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep,
+                     limit: Limit = 50, cursor: Cursor = None) -> Response:
+    items, next_cursor = job_outputs.job_checkpoints(session, principal.team_id, job_id,
+                                                     limit=limit, cursor=cursor)
+    return json_response(CheckpointPage(items=[CheckpointOut.model_validate(c) for c in items],
+                                        next_cursor=next_cursor))
+
+
+@router.get(
+    "/weights", response_class=Response, summary="Download a job's weights",
+    responses={200: {"content": {"application/octet-stream": {
+        "schema": {"type": "string", "format": "binary"}}},
+        "description": "The trained model's state dict as safetensors (load it with "
+        "`safetensors.torch.load_file`); its SHA-256 is in `X-Checksum-SHA256`."},
+        **error_responses(404, 409, 422)},
+    description="The final weights of a succeeded job. 409 `weights_not_ready` until there "
+    "are weights.",
+)
+def get_weights(job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep) -> Response:
+    weights = job_outputs.job_weights(session, principal.team_id, job_id)
+    return Response(weights.data, media_type="application/octet-stream", headers={
+        "X-Checksum-SHA256": weights.sha256, "ETag": f'"{weights.sha256}"',
+        "Content-Disposition": f'attachment; filename="{job_id}.safetensors"'})

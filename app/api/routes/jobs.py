@@ -1,0 +1,115 @@
+"""`/v1/jobs`: submit (with dry run and Idempotency-Key), list, get and cancel jobs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Header, Query, Response
+from pydantic import BaseModel
+
+from app.api.deps import CurrentTeam, SessionDep, SettingsDep, current_team
+from app.api.routing import api_router
+from app.errors import ValidationFailed
+from app.schemas.common import error_responses
+from app.schemas.jobs import (
+    JobCreate,
+    JobOut,
+    JobPage,
+    JobStatusName,
+    JobSubmitResult,
+    JobSummary,
+    JobValidation,
+    label_filter,
+)
+from app.services import job_submit, jobs
+
+router = api_router(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(401),
+                    dependencies=[Depends(current_team)])
+
+IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+    description="Makes the submission safe to retry: the same key and body return the job "
+    "first created (200), the same key with another body is a 409. Printable ASCII, up to "
+    "200 characters, scoped to the team; a dry run neither uses nor consumes it.")]
+
+
+def json_response(model: BaseModel, status_code: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    """Serialize with pydantic-core directly (the route's response model documents it)."""
+    return Response(model.model_dump_json(), status_code=status_code, headers=headers,
+                    media_type="application/json")
+
+
+@router.post(
+    "", status_code=201, response_model=None, summary="Submit a job",
+    responses={201: {"model": JobOut, "description": "Queued"},
+               200: {"model": JobSubmitResult, "description": "The dry-run report "
+                     "(`dry_run=true`), or the job first created with this Idempotency-Key"},
+               **error_responses(409, 413, 422)},
+    description="Validates the spec against its dataset (the model is built and a batch "
+    "run through it on the CPU: shapes, classes, parameter count and memory), then queues "
+    "the job. A 422 names the offending field, e.g. `model.layers[2].in_features: "
+    "expected 128 to match the output of layer 1, got 64`. `dry_run=true` returns the "
+    "report (parameters, output shape, estimated memory, steps) without queuing.",
+)
+def submit_job(body: JobCreate, principal: CurrentTeam, session: SessionDep,
+               settings: SettingsDep, idempotency_key: IdempotencyKey = None,
+               dry_run: Annotated[bool, Query(description="Validate and report; queue "
+                                              "nothing.")] = False) -> Response:
+    result = job_submit.submit_job(session, principal.team_id, body, settings,
+                                   idempotency_key=idempotency_key, dry_run=dry_run)
+    if result.report is not None:
+        return json_response(JobValidation.of(result.report))
+    assert result.view is not None
+    out = JobOut.of_view(result.view)
+    if result.created:
+        return json_response(out, 201, {"Location": f"/v1/jobs/{out.id}"})
+    return json_response(out, 200, {"Idempotent-Replayed": "true"})
+
+
+@router.get("", response_model=JobPage, summary="List jobs", responses=error_responses(422),
+            description="The team's jobs, newest first, `limit` per page. Filter by "
+            "`status` (repeatable: any of them) and `label=key=value` (repeatable: all of "
+            "them). Pass `next_cursor` back as `cursor` for the next page.")
+def list_jobs(
+    principal: CurrentTeam, session: SessionDep,
+    status: Annotated[list[JobStatusName], Query(max_length=5,
+                                                 description="Any of these.")] = [],  # noqa: B006
+    label: Annotated[list[str], Query(max_length=10, description="`key=value`; all of "
+                                      "them.")] = [],  # noqa: B006
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size, 1..100.")] = 20,
+    cursor: Annotated[str | None, Query(max_length=200,
+                                        description="`next_cursor` of the previous page.")] = None,
+) -> Response:
+    labels = []
+    for i, item in enumerate(label):
+        parsed = label_filter(item)
+        if parsed is None:
+            raise ValidationFailed(("query", "label", i), "expected key=value (a label key: "
+                                   "letters, digits and ._/-, up to 63 characters)",
+                                   type="label_filter")
+        labels.append(parsed)
+    items, next_cursor = jobs.list_jobs(session, principal.team_id, statuses=status,
+                                        labels=labels, limit=limit, cursor=cursor)
+    return json_response(JobPage(items=[JobSummary.of(j) for j in items],
+                                 next_cursor=next_cursor))
+
+
+@router.get("/{job_id}", response_model=JobOut, summary="Get a job",
+            responses=error_responses(404, 422),
+            description="Status, progress, queue position, attempts, timestamps, the latest "
+            "value of each metric, the error (code and message) of a failed job, and the "
+            "stored spec.")
+def get_job(job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep) -> Response:
+    return json_response(JobOut.of_view(jobs.get_job(session, principal.team_id, job_id)))
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job",
+             responses=error_responses(404, 409, 422),
+             description="A queued job is cancelled at once; a running one gets "
+             "`cancel_requested` and its worker stops it within two heartbeats. Idempotent: "
+             "cancelling again returns the job unchanged. 409 `job_finished` for a job that "
+             "already succeeded or failed.")
+def cancel_job(job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep) -> Response:
+    return json_response(JobOut.of_view(jobs.cancel_job(session, principal.team_id, job_id)))
