@@ -136,7 +136,9 @@ def _walk(roots, retain_graph: bool, create_graph: bool, capture, accumulate: bo
     Tensor = _node.Tensor
 
     captured: dict[int, Tensor] = {}
-    shared: set[int] = set()  # grads that someone else also holds: copy before owning
+    # grads that someone else also holds (copy before owning), by id; the dict keeps them
+    # alive so a freed tensor's id cannot be reused by a new gradient during the walk
+    shared: dict[int, Tensor] = {}
     # consumers of each node still to deliver a gradient
     deps: dict[Node, int] = {}
     stack = [e[0][0] for e in roots if e[0][1] >= 0]
@@ -157,7 +159,7 @@ def _walk(roots, retain_graph: bool, create_graph: bool, capture, accumulate: bo
     try:
         for (target, nr), g, owned in roots:
             if not owned:
-                shared.add(id(g))
+                shared[id(g)] = g
             _deliver(target, nr, g, buffers, captured, capture, accumulate, shared)
         ready = [n for n in buffers if deps.get(n, 0) == 0]
         while ready:
@@ -233,13 +235,13 @@ def _deliver(target, nr, g, buffers, captured, capture, accumulate, shared) -> N
     buf[nr] = g if prev is None else prev + g
 
 
-def _accumulate_leaf(leaf, g, shared: set) -> None:
+def _accumulate_leaf(leaf, g, shared: dict) -> None:
     if leaf._hooks:
         for hook in leaf._hooks:
             out = hook(g)
             if out is not None:
                 g = out
-                shared.add(id(g))
+                shared[id(g)] = g
     if _state.enabled:  # create_graph: keep the gradient differentiable
         leaf.grad = g if leaf.grad is None else leaf.grad + g
         return
@@ -247,7 +249,7 @@ def _accumulate_leaf(leaf, g, shared: set) -> None:
         arr = g._data
         if id(g) in shared or arr.base is not None or not getattr(arr.flags, "writeable", 1):
             arr = arr.copy()
-        shared.add(id(g))
+        shared[id(g)] = g
         leaf.grad = _node.Tensor._wrap(arr, g._device)
     elif leaf.grad.requires_grad:
         leaf.grad = (leaf.grad + g).detach()
@@ -296,11 +298,11 @@ def _run_pre_hooks(node, grads: list) -> list:
     return grads
 
 
-def _fill_retained(node, grads: list, shared: set) -> None:
+def _fill_retained(node, grads: list, shared: dict) -> None:
     for nr, ref in node._retained.items():
         t = ref()
         g = grads[nr]
         if t is None or g is None:
             continue
-        shared.add(id(g))
+        shared[id(g)] = g
         t.grad = g if t.grad is None else t.grad + g
