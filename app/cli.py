@@ -4,6 +4,8 @@
     trainforge migrate                                            migrate to the latest schema
     trainforge team create NAME                                   new team; prints its key once
     trainforge key create TEAM                                    another key for a team
+    trainforge worker [--device cpu|cuda|auto] [--name N] [--poll S] [--once]
+                                                                  train queued jobs
 
 Run as `python -m app.cli ...` when the console script is not installed.
 """
@@ -63,6 +65,16 @@ def _parser() -> argparse.ArgumentParser:
     key_create.add_argument("team")
     key_create.add_argument("--name", default=None, help="a label for the key")
     key_create.set_defaults(handler=_key_create)
+
+    worker = commands.add_parser("worker", help="claim and train queued jobs")
+    worker.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
+                        help="where to train (auto: cuda when available)")
+    worker.add_argument("--name", default="worker", help="the worker's name")
+    worker.add_argument("--poll", type=float, default=0.5,
+                        help="seconds between claims when the queue is empty")
+    worker.add_argument("--once", action="store_true",
+                        help="drain the queue, then exit")
+    worker.set_defaults(handler=_worker)
     return parser
 
 
@@ -126,6 +138,29 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Trainforge API on http://{host}:{port}  (docs UI: http://{host}:{port}/docs). "
           "Ctrl-C stops it.", flush=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import threading
+
+    from app import migrate
+    from app.worker.loop import install_signal_handlers, run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    db = Database.from_settings(settings)
+    try:
+        if not migrate.is_at_head(db.engine):
+            raise AppError("the database is not migrated: run `trainforge migrate` first",
+                           code="not_migrated")
+        stop = threading.Event()
+        install_signal_handlers(stop)
+        counts = run_worker(db, name=args.name, device=args.device, poll_s=args.poll,
+                            once=args.once, stop=stop)
+    finally:
+        db.dispose()
+    print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no jobs", flush=True)
     return 0
 
 

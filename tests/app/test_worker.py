@@ -1,0 +1,267 @@
+"""The worker end to end: a job submitted through the API is trained by a real worker
+process (`python -m app.cli worker --once`), and its results are read back through the
+API: status, metrics, events, checkpoints and weights that load in engine (and torch)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy.orm import Session
+
+import engine
+from app.db import Database
+from app.models import Job, utcnow
+from app.queue import DEFAULT_LEASE_S, claim, reap
+from app.worker.runner import Outcome, run_job
+from tests.app.conftest import ScratchDatabase, TeamHandle
+from tests.app.helpers import create_dataset, linear, mlp_job, submit
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def blobs(rows: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(rows) % 2
+    centers = np.array([[-2.0, -2.0], [2.0, 2.0]])
+    x = centers[y] + rng.normal(scale=0.7, size=(rows, 2))
+    return x.astype(np.float32), y.astype(np.int64)
+
+
+def run_worker(database_url: str, *extra: str, timeout: float = 120) -> str:
+    env = {**os.environ, "TRAINFORGE_DATABASE_URL": database_url}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--once",
+                           "--device", "cpu", "--name", "test", *extra],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout + done.stderr
+
+
+def get(client: Any, team: TeamHandle, path: str) -> Any:
+    response = client.get(path, headers=team.headers)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_worker_trains_a_job_end_to_end(client: Any, team: TeamHandle,
+                                        database_url: str) -> None:
+    x, y = blobs()
+    dataset_id = create_dataset(client, team.headers, {
+        "name": "blobs", "inputs": x.tolist(), "targets": y.tolist()})
+    layers = [linear(2, 16), {"type": "ReLU"}, linear(16, 2)]
+    job = submit(client, team.headers, mlp_job(
+        dataset_id, model={"layers": layers}, epochs=5, batch_size=20, seed=7,
+        validation_split=0.2))
+    run_worker(database_url)
+
+    body = get(client, team, f"/v1/jobs/{job['id']}").json()
+    assert body["status"] == "succeeded", body
+    series = {s["name"]: s["points"] for s in
+              get(client, team, f"/v1/jobs/{job['id']}/metrics?max_points=10000")
+              .json()["series"]}
+    steps = [p["step"] for p in series["loss"]]
+    assert steps == list(range(1, len(steps) + 1)) and len(steps) == 5 * 8
+    losses = [p["value"] for p in series["loss"]]
+    assert np.mean(losses[-8:]) < np.mean(losses[:8])
+    assert len(series["train_loss"]) == 5 and len(series["val_loss"]) == 5
+    assert series["val_accuracy"][-1]["value"] >= 0.9
+    assert len(series["lr"]) == len(steps)
+
+    events = [e["type"] for e in
+              get(client, team, f"/v1/jobs/{job['id']}/events").json()["items"]]
+    assert "claimed" in events and events[-1] == "succeeded"
+    checkpoints = get(client, team, f"/v1/jobs/{job['id']}/checkpoints").json()["items"]
+    kinds = sorted(c["kind"] for c in checkpoints)
+    assert kinds == ["epoch"] * 4 + ["weights"]
+
+    data = get(client, team, f"/v1/jobs/{job['id']}/weights").content
+    state = engine.load(data)
+    model = engine.nn.Sequential(engine.nn.Linear(2, 16), engine.nn.ReLU(),
+                                 engine.nn.Linear(16, 2))
+    model.load_state_dict(state)
+    with engine.no_grad():
+        out = model(engine.from_numpy(x)).numpy()
+    assert (out.argmax(axis=1) == y).mean() >= 0.9
+
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file  # noqa: PLC0415 - only with torch
+
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"w-{job['id']}.safetensors"
+    path.write_bytes(data)
+    try:
+        tmodel = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(),
+                                     torch.nn.Linear(16, 2))
+        tmodel.load_state_dict(load_file(str(path)))
+    finally:
+        path.unlink()
+    with torch.no_grad():
+        tout = tmodel(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(tout, out, rtol=1e-5, atol=1e-5)
+
+
+def test_worker_fails_a_nan_loss_and_drains_the_queue(client: Any, team: TeamHandle,
+                                                     database_url: str) -> None:
+    x, y = blobs(40)
+    dataset_id = create_dataset(client, team.headers, {
+        "name": "huge", "inputs": x.tolist(), "targets": (y * 3e38).tolist()})
+    layers = [linear(2, 8), {"type": "ReLU"}, linear(8, 1)]
+    bad = submit(client, team.headers, mlp_job(
+        dataset_id, model={"layers": layers}, loss={"type": "MSELoss"}, epochs=3,
+        batch_size=10))
+    good = submit(client, team.headers, mlp_job(create_dataset(client, team.headers),
+                                                epochs=1))
+    run_worker(database_url)
+    failed = get(client, team, f"/v1/jobs/{bad['id']}").json()
+    assert failed["status"] == "failed", failed
+    assert failed["error"]["code"] == "nan_loss", failed
+    assert get(client, team, f"/v1/jobs/{good['id']}").json()["status"] == "succeeded"
+    response = client.get(f"/v1/jobs/{bad['id']}/weights", headers=team.headers)
+    assert response.status_code == 409
+
+
+def start_worker(database_url: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "TRAINFORGE_DATABASE_URL": database_url}
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--device", "cpu",
+                             "--name", "bg", "--poll", "0.1"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def long_job(client: Any, team: TeamHandle, **overrides: Any) -> dict[str, Any]:
+    x, y = blobs()
+    dataset_id = create_dataset(client, team.headers, {
+        "name": "blobs", "inputs": x.tolist(), "targets": y.tolist()})
+    body = {"model": {"layers": [linear(2, 16), {"type": "ReLU"}, linear(16, 2)]},
+            "epochs": 40, "batch_size": 4, "seed": 3, "checkpoint_every_steps": 30,
+            **overrides}
+    return submit(client, team.headers, mlp_job(dataset_id, **body))
+
+
+def test_sigterm_checkpoints_releases_and_another_worker_resumes(
+        client: Any, team: TeamHandle, database_url: str) -> None:
+    job = long_job(client, team)
+    path = f"/v1/jobs/{job['id']}"
+    worker = start_worker(database_url)
+    try:
+        wait_for(lambda: get(client, team, path).json()["progress"]["step"] >= 100)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert worker.returncode == 0, output
+    body = get(client, team, path).json()
+    assert body["status"] == "queued" and body["attempts"] == 0, body
+    events = get(client, team, f"{path}/events").json()["items"]
+    assert [e["type"] for e in events][-1] == "released"
+    checkpoints = get(client, team, f"{path}/checkpoints").json()["items"]
+    stop = [c for c in checkpoints if c["kind"] == "stop"]
+    assert len(stop) == 1 and stop[0]["step"] >= 100
+    assert any(c["kind"] == "periodic" for c in checkpoints)
+
+    twin = long_job(client, team)  # the same job, never interrupted
+    run_worker(database_url)
+    body = get(client, team, path).json()
+    assert body["status"] == "succeeded" and body["attempts"] == 1, body
+    resumed = engine.load(get(client, team, f"{path}/weights").content)
+    straight = engine.load(get(client, team, f"/v1/jobs/{twin['id']}/weights").content)
+    for name, tensor in straight.items():  # resuming changed nothing
+        np.testing.assert_allclose(resumed[name].numpy(), tensor.numpy(), rtol=1e-6,
+                                   atol=1e-6)
+    claimed = [e for e in get(client, team, f"{path}/events?limit=200").json()["items"]
+               if e["type"] == "claimed"]
+    assert claimed[-1]["payload"]["resumed"] is True
+    assert claimed[-1]["payload"]["checkpoint_step"] == stop[0]["step"]
+    series = {s["name"]: s["points"] for s in
+              get(client, team, f"{path}/metrics?max_points=10000").json()["series"]}
+    steps = [p["step"] for p in series["loss"]]
+    assert steps == list(range(1, 40 * 50 + 1))  # every step once, none replayed
+    assert len(series["train_loss"]) == 40
+
+
+def test_cancel_stops_a_running_job(client: Any, team: TeamHandle,
+                                    database_url: str) -> None:
+    job = long_job(client, team, epochs=500)
+    path = f"/v1/jobs/{job['id']}"
+    worker = start_worker(database_url)
+    try:
+        wait_for(lambda: get(client, team, path).json()["progress"]["step"] >= 50)
+        response = client.post(f"{path}/cancel", headers=team.headers)
+        assert response.status_code == 200, response.text
+        wait_for(lambda: get(client, team, path).json()["status"] == "cancelled", 40)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, output
+    events = [e["type"] for e in get(client, team, f"{path}/events").json()["items"]]
+    assert events[-1] == "cancelled"
+    assert client.get(f"{path}/weights", headers=team.headers).status_code == 409
+
+
+@pytest.fixture
+def session(database: ScratchDatabase) -> Iterator[Session]:
+    with Database(database.engine).session() as s:  # the fixture's engine: not disposed
+        yield s
+
+
+def test_a_worker_that_lost_its_lease_writes_nothing(
+        client: Any, team: TeamHandle, session: Session) -> None:
+    job = long_job(client, team, epochs=2)
+    claimed = claim(session, "w1", ["cpu"])
+    assert claimed is not None
+    later = utcnow() + timedelta(seconds=DEFAULT_LEASE_S + 1)
+    assert reap(session, now=later).requeued == 1  # the lease expired meanwhile
+    assert run_job(session, claimed) == Outcome.LOST
+    path = f"/v1/jobs/{job['id']}"
+    assert get(client, team, path).json()["status"] == "queued"
+    assert get(client, team, f"{path}/metrics").json()["series"] == []
+    assert get(client, team, f"{path}/checkpoints").json()["items"] == []
+
+
+def test_a_spec_the_worker_cannot_build_fails_with_bad_spec(
+        client: Any, team: TeamHandle, session: Session) -> None:
+    job = long_job(client, team, epochs=1)
+    with session.begin():
+        row = session.get(Job, uuid.UUID(job["id"]))
+        assert row is not None
+        row.spec = {**row.spec, "model": {"layers": [{"type": "NoSuchLayer"}]}}
+    claimed = claim(session, "w1", ["cpu"])
+    assert claimed is not None
+    assert run_job(session, claimed) == Outcome.FAILED
+    body = get(client, team, f"/v1/jobs/{job['id']}").json()
+    assert body["status"] == "failed" and body["error"]["code"] == "bad_spec", body
+
+
+def test_early_stopping_and_requested_metrics(client: Any, team: TeamHandle,
+                                              session: Session) -> None:
+    job = long_job(client, team, epochs=10, metrics=["accuracy"], early_stopping={
+        "monitor": "train_loss", "mode": "max", "patience": 2, "restore_best": True})
+    claimed = claim(session, "w1", ["cpu"])
+    assert claimed is not None
+    assert run_job(session, claimed) == Outcome.SUCCEEDED
+    path = f"/v1/jobs/{job['id']}"
+    events = get(client, team, f"{path}/events").json()["items"]
+    done = events[-1]
+    assert done["type"] == "succeeded" and done["payload"]["early_stopped"] is True, done
+    assert done["payload"]["best_epoch"] == 1  # the loss only fell after epoch 1
+    series = {s["name"]: s["points"] for s in
+              get(client, team, f"{path}/metrics").json()["series"]}
+    assert len(series["train_loss"]) == 3 and len(series["train_accuracy"]) == 3
+    assert 0.0 <= series["train_accuracy"][-1]["value"] <= 1.0
