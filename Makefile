@@ -26,7 +26,8 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
 # The service on SQLite (./trainforge.db; TRAINFORGE_DATABASE_URL overrides): migrate, create
-# a first team and print its key if there is none, then serve on 127.0.0.1:8000 until Ctrl-C.
+# a first team and print its key if there is none, then serve on 127.0.0.1:8000 with one
+# worker process until Ctrl-C.
 run: $(STAMP)
 	$(PY) -m app.cli serve --host 127.0.0.1 --port 8000 --first-team default
 

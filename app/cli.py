@@ -1,6 +1,8 @@
 """The `trainforge` command line.
 
-    trainforge serve [--host H] [--port P] [--first-team NAME]   migrate, then run the API
+    trainforge serve [--host H] [--port P] [--first-team NAME] [--workers N]
+                                                                  migrate, then run the API
+                                                                  and N workers (default 1)
     trainforge migrate                                            migrate to the latest schema
     trainforge team create NAME                                   new team; prints its key once
     trainforge key create TEAM                                    another key for a team
@@ -48,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--first-team", metavar="NAME", default=None,
                        help="when the database has no team, create this one and print its key")
     serve.add_argument("--no-migrate", action="store_true", help="do not run migrations first")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes to run beside the API on the same database "
+                            "(default 1; 0 for the API only)")
+    serve.add_argument("--worker-device", default="auto", choices=("auto", "cpu", "cuda"),
+                       help="device of those workers (default auto)")
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="migrate the database to the latest schema")
@@ -135,10 +142,37 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print("Need another API key? `trainforge key create TEAM` "
                   "(or: python -m app.cli key create TEAM)")
-    print(f"Trainforge API on http://{host}:{port}  (docs UI: http://{host}:{port}/docs). "
-          "Ctrl-C stops it.", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    workers = _start_workers(max(args.workers, 0), args.worker_device)
+    print(f"Trainforge API on http://{host}:{port}  (docs UI: http://{host}:{port}/docs), "
+          f"{len(workers)} worker process(es). Ctrl-C stops them.", flush=True)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    finally:
+        _stop_workers(workers)
     return 0
+
+
+def _start_workers(count: int, device: str) -> list:
+    """Worker processes on the same database (they inherit the environment's settings)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "app.cli", "worker", "--device", device]
+    return [subprocess.Popen(command) for _ in range(count)]
+
+
+def _stop_workers(procs: list, timeout_s: float = 30.0) -> None:
+    """SIGTERM: each worker checkpoints and releases its job; kill what is left after."""
+    import subprocess
+
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:

@@ -49,11 +49,46 @@ def test_serve_migrates_creates_the_first_team_and_runs_uvicorn(
 ) -> None:
     runs: list[dict] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **kw: runs.append({"app": app, **kw}))
-    assert cli.main(["serve", "--port", "8123", "--first-team", "first"]) == 0
+    assert cli.main(["serve", "--port", "8123", "--first-team", "first", "--workers", "0"]) == 0
     out = capsys.readouterr().out
     assert len(KEY.findall(out)) == 1 and "http://127.0.0.1:8123/docs" in out
     assert runs[0]["host"] == "127.0.0.1" and runs[0]["port"] == 8123
     with TestClient(runs[0]["app"]) as client:
         assert _key_works(client, KEY.findall(out)[0])
-    assert cli.main(["serve", "--first-team", "first"]) == 0  # teams exist: no new key
+    assert cli.main(["serve", "--first-team", "first", "--workers", "0"]) == 0  # no new key
     assert not KEY.findall(capsys.readouterr().out)
+
+
+def test_serve_runs_worker_processes_beside_the_api_and_stops_them(
+    env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from sqlalchemy import text
+
+    from app.config import Settings
+    from app.db import Database
+
+    seen: dict = {}
+
+    def fake_run(app, **kw):  # stands in for uvicorn: wait until the worker registered
+        db = Database.from_settings(Settings())
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                with db.engine.connect() as conn:
+                    seen["workers"] = conn.execute(text("SELECT count(*) FROM workers")).scalar()
+                if seen["workers"]:
+                    return
+                time.sleep(0.2)
+        finally:
+            db.dispose()
+
+    started: list = []
+    real_start = cli._start_workers
+    monkeypatch.setattr("uvicorn.run", fake_run)
+    monkeypatch.setattr(cli, "_start_workers",
+                        lambda n, device: started.extend(real_start(n, device)) or started)
+    assert cli.main(["serve", "--workers", "1"]) == 0
+    assert seen["workers"] == 1
+    assert len(started) == 1 and started[0].poll() is not None  # stopped with the API
