@@ -1,4 +1,5 @@
-import os
+"""Shared by the tests under tests/ and the docstring examples under engine/: every test
+starts from the same random state, and GPU-marked tests skip without CuPy and a GPU."""
 
 import numpy as np
 import pytest
@@ -25,5 +26,3 @@ def _seed():
     np.random.seed(0)
     yield
 
-
-os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
