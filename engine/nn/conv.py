@@ -3,8 +3,6 @@ constructor arguments, parameter shapes, initialization and repr."""
 
 from __future__ import annotations
 
-import math
-
 from ..errors import EngineValueError
 from ..ops.creation import empty
 from . import functional as F
@@ -80,12 +78,7 @@ class _ConvNd(Module):
 
     def reset_parameters(self) -> None:
         """PyTorch's default: kaiming_uniform_(a=sqrt(5)) weight, U(+-1/sqrt(fan_in)) bias."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.weight.shape[2:])
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        init.reset_weight_and_bias(self.weight, self.bias)
 
     def extra_repr(self) -> str:
         n = self._nd

@@ -119,6 +119,17 @@ def _erfinv(t: Tensor) -> Tensor:
     return Tensor._wrap(y.astype(t._data.dtype), t._device)
 
 
+def reset_weight_and_bias(weight: Tensor, bias: Tensor | None) -> None:
+    """PyTorch's default for Linear and Conv layers: kaiming_uniform_(a=sqrt(5)) weight,
+    bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in, _ = _fan_in_and_fan_out(weight)
+        if fan_in > 0:
+            bound = 1 / math.sqrt(fan_in)
+            uniform_(bias, -bound, bound)
+
+
 def constant_(t: Tensor, val: float) -> Tensor:
     """Fill t with val."""
     with no_grad():

@@ -94,17 +94,23 @@ def _engine_run(name, kwargs, init, grads):
     return params, opt
 
 
-@needs_torch
-@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{k}" for n, k in CASES])
-def test_matches_torch_over_100_steps(name, kwargs):
-    init, grads = _data()
-    params, _ = _engine_run(name, kwargs, init, grads)
+def _torch_run(name, kwargs, init, grads):
+    """PyTorch's optimizer over the same initial values and gradient sequence."""
     tparams = [torch.nn.Parameter(torch.tensor(a)) for a in init]
     topt = getattr(torch.optim, name)(tparams, **kwargs)
     for gs in grads:
         for p, g in zip(tparams, gs):
             p.grad = torch.tensor(g)
         topt.step()
+    return tparams
+
+
+@needs_torch
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{k}" for n, k in CASES])
+def test_matches_torch_over_100_steps(name, kwargs):
+    init, grads = _data()
+    params, _ = _engine_run(name, kwargs, init, grads)
+    tparams = _torch_run(name, kwargs, init, grads)
     for p, q in zip(params, tparams):
         assert p.dtype == engine.float32
         np.testing.assert_allclose(to_np(p), to_np(q), rtol=1e-5, atol=1e-6)
@@ -118,12 +124,7 @@ def test_float64_parameters_match_torch(name):
     grads = [[g.astype(np.float64) for g in gs] for gs in grads]
     kwargs = {"lr": 0.01, "weight_decay": 0.01}
     params, opt = _engine_run(name, kwargs, init, grads)
-    tparams = [torch.nn.Parameter(torch.tensor(a)) for a in init]
-    topt = getattr(torch.optim, name)(tparams, **kwargs)
-    for gs in grads:
-        for p, g in zip(tparams, gs):
-            p.grad = torch.tensor(g)
-        topt.step()
+    tparams = _torch_run(name, kwargs, init, grads)
     for p, q in zip(params, tparams):
         assert p.dtype == engine.float64
         np.testing.assert_allclose(to_np(p), to_np(q), rtol=1e-12, atol=1e-13)
