@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MiB = 1024 * 1024
@@ -50,6 +50,25 @@ class Settings(BaseSettings):
     default_checkpoint_every_steps: int = Field(
         1000, gt=0, description="Checkpoint interval of a job that does not set one."
     )
+    lease_seconds: float = Field(
+        30.0, gt=0, description="How long a worker's claim on a job lasts without a "
+        "heartbeat; a job whose lease expires goes back to the queue (its worker is "
+        "presumed lost).")
+    heartbeat_seconds: float = Field(
+        5.0, gt=0, description="How often a worker renews its lease (and sees a "
+        "cancellation). Keep it well below `lease_seconds`.")
+    max_attempts: int = Field(
+        3, ge=1, description="Lost attempts (expired leases) after which a job fails "
+        "with `worker_lost` instead of going back to the queue.")
+    poll_seconds: float = Field(
+        0.5, gt=0, description="How often an idle worker looks for a job (PostgreSQL "
+        "also wakes it at once with LISTEN/NOTIFY).")
+    reap_interval_seconds: float = Field(
+        5.0, gt=0, description="How often the API and each worker return jobs with "
+        "expired leases to the queue.")
+    checkpoints_kept: int = Field(
+        3, ge=1, description="Resumable checkpoints kept per job: the latest this many, "
+        "plus the best by the validation metric.")
     max_job_runtime_seconds: int = Field(
         7 * 86_400, gt=0, description="Longest `max_runtime_seconds` a job may ask for, and "
         "the limit of a job that does not set one.",
@@ -77,3 +96,10 @@ class Settings(BaseSettings):
         if len(value.get_secret_value()) < 16:
             raise ValueError("the admin token must be at least 16 characters long")
         return value
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Settings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most "
+                             f"half of lease_seconds ({self.lease_seconds})")
+        return self

@@ -32,6 +32,7 @@ from app.config import Settings
 from app.db import Database
 from app.errors import AppError
 from app.middleware import BodySizeLimitMiddleware
+from app.queue.reaper import Reaper
 
 log = logging.getLogger("trainforge")
 
@@ -61,9 +62,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Sync routes and dependencies run in this event loop's default thread pool.
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.api_threads
+        reaper = Reaper(db, settings.reap_interval_seconds, settings.max_attempts)
+        reaper.start()
         try:
             yield
         finally:
+            reaper.stop()
             db.dispose()
 
     app = FastAPI(

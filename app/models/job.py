@@ -91,6 +91,8 @@ class Job(Base):
     step: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
     total_steps: Mapped[int | None] = mapped_column(BigInteger)
     epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    eta_at: Mapped[datetime | None] = mapped_column()  # the worker's estimate of the end
+    samples_per_second: Mapped[float | None] = mapped_column(Float)  # recent throughput
     created_at: Mapped[datetime] = created_at()
     started_at: Mapped[datetime | None] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column()
@@ -122,7 +124,11 @@ class JobEvent(Base):
 
 
 class JobCheckpoint(Base):
-    """A checkpoint's bytes live in `data` or, for a file store, at `uri` (exactly one)."""
+    """A checkpoint's bytes live in `data` or, for a file store, at `uri` (exactly one).
+
+    `score` ranks checkpoints for retention (lower is better: the monitored validation
+    metric, negated when higher is better); null when nothing was measured.
+    """
 
     __tablename__ = "job_checkpoints"
     __table_args__ = (
@@ -134,6 +140,9 @@ class JobCheckpoint(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     step: Mapped[int] = mapped_column(BigInteger)
     kind: Mapped[str] = mapped_column(String(32))  # e.g. "periodic", "final"
+    epoch: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    score: Mapped[float | None] = mapped_column(Float)
     sha256: Mapped[str] = mapped_column(String(64))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes | None] = mapped_column(LargeBinary)

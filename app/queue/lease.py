@@ -28,6 +28,7 @@ from app.db import transaction
 from app.errors import Conflict
 from app.models import Job, JobMetric, JobStatus, Worker, utcnow
 from app.queue import sql
+from app.queue.wakeup import notify_queued
 from app.services import job_states
 
 DEFAULT_LEASE_S = 30.0
@@ -204,6 +205,7 @@ def release(session: Session, job_id: uuid.UUID, epoch: int) -> JobStatus:
         job.attempts = max(job.attempts - 1, 0)
         job_states.transition(session, job, JobStatus.QUEUED, event="released",
                               payload={"epoch": epoch})
+        notify_queued(session)
         return JobStatus.QUEUED
 
 
@@ -239,4 +241,6 @@ def reap(session: Session, max_attempts: int = DEFAULT_MAX_ATTEMPTS, *,
                                       payload=payload, now=now)
                 counts.requeued += 1
             counts.job_ids.append(job.id)
+        if counts.requeued:
+            notify_queued(session)
     return counts

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, RootModel, StringConstraints
 
+from app.models.base import utcnow
 from app.schemas.common import Name, ResponseModel, check_text
 from app.spec.schema import JobSpec
 
@@ -35,7 +36,8 @@ _JOB_EXAMPLE: dict[str, Any] = {
     "labels": {"project": "demo"}, "status": "queued", "cancel_requested": False,
     "priority": 0, "dataset_id": "6d1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
     "validation_dataset_id": None,
-    "progress": {"step": 0, "total_steps": 50, "epoch": 0, "fraction": 0.0},
+    "progress": {"step": 0, "total_steps": 50, "epoch": 0, "fraction": 0.0,
+                 "percent": 0.0, "samples_per_second": None, "eta_seconds": None},
     "queue_position": 1, "attempts": 0, "error": None, "latest_metrics": {},
     "created_at": "2026-01-01T12:00:00Z", "started_at": None, "finished_at": None,
     "spec": {**MLP_SPEC, "dataset_id": "6d1f0a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "seed": 1234},
@@ -74,6 +76,12 @@ class Progress(ResponseModel):
     total_steps: int | None = Field(description="Optimizer steps of the whole job.")
     epoch: int = Field(description="Epochs done.")
     fraction: float = Field(description="step / total_steps, 0..1.")
+    percent: float = Field(description="fraction as a percentage, 0..100.")
+    samples_per_second: float | None = Field(
+        None, description="Training throughput the worker measured lately (running jobs).")
+    eta_seconds: float | None = Field(
+        None, description="Estimated seconds until the job's last step (running jobs; "
+        "from the worker's recent throughput).")
 
 
 class JobError(ResponseModel):
@@ -114,14 +122,19 @@ class JobSummary(ResponseModel):
     def fields_of(cls, job: Any) -> dict[str, Any]:
         total = job.total_steps
         fraction = min(1.0, job.step / total) if total else 0.0
+        running = job.status == "running"
+        eta = (max(0.0, (job.eta_at - utcnow()).total_seconds())
+               if running and job.eta_at is not None else None)
         error = (JobError(code=job.error_code, message=job.error_message or "")
                  if job.error_code else None)
         return {
             "id": job.id, "name": job.name, "labels": job.labels, "status": job.status,
             "cancel_requested": job.cancel_requested, "priority": job.priority,
             "dataset_id": job.dataset_id, "validation_dataset_id": job.validation_dataset_id,
-            "progress": Progress(step=job.step, total_steps=total, epoch=job.epoch,
-                                 fraction=fraction),
+            "progress": Progress(
+                step=job.step, total_steps=total, epoch=job.epoch, fraction=fraction,
+                percent=round(100.0 * fraction, 2), eta_seconds=eta,
+                samples_per_second=job.samples_per_second if running else None),
             "attempts": job.attempts, "error": error, "created_at": job.created_at,
             "started_at": job.started_at, "finished_at": job.finished_at,
         }

@@ -28,6 +28,7 @@ from app.config import Settings
 from app.db import read_connection, transaction
 from app.errors import Conflict
 from app.models import Dataset, Job, JobStatus, utcnow
+from app.queue.wakeup import notify_queued
 from app.schemas.jobs import JobCreate
 from app.services import datasets, job_states
 from app.services.jobs import JobView, view_of
@@ -91,6 +92,7 @@ def submit_job(session: Session, team_id: uuid.UUID, body: JobCreate, settings: 
                 "from": None, "to": JobStatus.QUEUED.value, "parameters": report.parameters,
                 "total_steps": report.plan.total_steps,
                 "estimated_memory_bytes": report.estimated_memory_bytes}))
+            notify_queued(session)
             return Submission(view=view_of(session, job), created=True)
     except IntegrityError:
         if idempotency_key is None:

@@ -58,7 +58,9 @@ def test_get_shows_progress_latest_metrics_and_error(client: TestClient, team: T
                                       ("train_loss", 2, 0.6), ("val_accuracy", 2, 0.75)]])
     got = client.get(f"/v1/jobs/{job['id']}", headers=team.headers).json()
     assert got["status"] == "failed" and got["queue_position"] is None
-    assert got["progress"] == {"step": 3, "total_steps": 6, "epoch": 1, "fraction": 0.5}
+    assert got["progress"] == {"step": 3, "total_steps": 6, "epoch": 1, "fraction": 0.5,
+                               "percent": 50.0, "samples_per_second": None,
+                               "eta_seconds": None}
     assert got["attempts"] == 2 and got["started_at"] and got["finished_at"]
     assert got["error"] == {"code": "worker_crashed", "message": "the worker died twice"}
     assert got["latest_metrics"] == {"train_loss": {"step": 3, "value": 0.4},

@@ -34,7 +34,9 @@ def test_submit_queues_the_job_with_the_spec_stored(client: TestClient, team: Te
     assert response.headers["location"] == f"/v1/jobs/{job['id']}"
     assert (job["name"], job["labels"], job["priority"]) == ("xor", {"a": "b"}, 5)
     assert (job["status"], job["attempts"], job["queue_position"]) == ("queued", 0, 1)
-    assert job["progress"] == {"step": 0, "total_steps": 6, "epoch": 0, "fraction": 0.0}
+    assert job["progress"] == {"step": 0, "total_steps": 6, "epoch": 0, "fraction": 0.0,
+                               "percent": 0.0, "samples_per_second": None,
+                               "eta_seconds": None}
     spec = job["spec"]
     assert spec["model"]["layers"][0] == {**linear(2, 8), "bias": True}
     assert spec["optimizer"]["betas"] == [0.9, 0.999]  # defaults filled in
