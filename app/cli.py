@@ -6,8 +6,8 @@
     trainforge migrate                                            migrate to the latest schema
     trainforge team create NAME                                   new team; prints its key once
     trainforge key create TEAM                                    another key for a team
-    trainforge worker [--device cpu|cuda|auto] [--name N] [--poll S] [--once]
-                                                                  train queued jobs
+    trainforge worker [--device auto|cpu|cuda|cuda:K] [--concurrency N] [--name N]
+                      [--poll S] [--once]                         train queued jobs
 
 Run as `python -m app.cli ...` when the console script is not installed.
 """
@@ -53,8 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="worker processes to run beside the API on the same database "
                             "(default 1; 0 for the API only)")
-    serve.add_argument("--worker-device", default="auto", choices=("auto", "cpu", "cuda"),
-                       help="device of those workers (default auto)")
+    serve.add_argument("--worker-device", default="auto", type=_device,
+                       help="device of those workers: auto (default), cpu, cuda or cuda:K")
     serve.set_defaults(handler=_serve)
 
     migrate = commands.add_parser("migrate", help="migrate the database to the latest schema")
@@ -74,11 +74,14 @@ def _parser() -> argparse.ArgumentParser:
     key_create.set_defaults(handler=_key_create)
 
     worker = commands.add_parser("worker", help="claim and train queued jobs")
-    worker.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto",
-                        help="where to train (auto: cuda when available)")
-    worker.add_argument("--name", default="worker", help="the worker's name")
-    worker.add_argument("--poll", type=float, default=0.5,
-                        help="seconds between claims when the queue is empty")
+    worker.add_argument("--device", type=_device, default="auto",
+                        help="auto (cuda when available), cpu, cuda or cuda:K (GPU K)")
+    worker.add_argument("--concurrency", type=int, default=1, metavar="N",
+                        help="jobs run at once: N worker processes on the device (default 1)")
+    worker.add_argument("--name", default=None, help="the worker's name (default: worker)")
+    worker.add_argument("--poll", type=float, default=None, metavar="S",
+                        help="seconds between claims when the queue is empty (default: "
+                             "TRAINFORGE_POLL_SECONDS, 0.5)")
     worker.add_argument("--once", action="store_true",
                         help="drain the queue, then exit")
     worker.set_defaults(handler=_worker)
@@ -152,12 +155,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _start_workers(count: int, device: str) -> list:
+def _start_workers(count: int, device: str, name: str = "worker",
+                   extra: Sequence[str] = ()) -> list:
     """Worker processes on the same database (they inherit the environment's settings)."""
     import subprocess
 
-    command = [sys.executable, "-m", "app.cli", "worker", "--device", device]
-    return [subprocess.Popen(command) for _ in range(count)]
+    command = [sys.executable, "-m", "app.cli", "worker", "--device", device, *extra]
+    return [subprocess.Popen([*command, "--name", f"{name}-{i}" if count > 1 else name])
+            for i in range(count)]
 
 
 def _stop_workers(procs: list, timeout_s: float = 30.0) -> None:
@@ -175,13 +180,25 @@ def _stop_workers(procs: list, timeout_s: float = 30.0) -> None:
             proc.wait()
 
 
+def _device(value: str) -> str:
+    from app.worker.loop import DEVICE_PATTERN
+
+    if not DEVICE_PATTERN.match(value):
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:K, not {value!r}")
+    return value
+
+
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import logging
     import threading
 
     from app import migrate
-    from app.worker.loop import install_signal_handlers, run_worker
+    from app.worker.loop import WorkerSettings, install_signal_handlers, run_worker
 
+    if args.concurrency < 1:
+        raise AppError("--concurrency must be at least 1", code="bad_argument")
+    if args.concurrency > 1:  # one process per concurrent job, supervised here
+        return _supervise_workers(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     db = Database.from_settings(settings)
     try:
@@ -190,12 +207,37 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                            code="not_migrated")
         stop = threading.Event()
         install_signal_handlers(stop)
-        counts = run_worker(db, name=args.name, device=args.device, poll_s=args.poll,
-                            once=args.once, stop=stop)
+        counts = run_worker(db, WorkerSettings(
+            name=args.name or "worker", device=args.device,
+            poll_s=args.poll if args.poll is not None else settings.poll_seconds,
+            lease_s=settings.lease_seconds, heartbeat_s=settings.heartbeat_seconds,
+            max_attempts=settings.max_attempts,
+            reap_interval_s=settings.reap_interval_seconds,
+            checkpoints_kept=settings.checkpoints_kept, once=args.once), stop=stop)
     finally:
         db.dispose()
     print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no jobs", flush=True)
     return 0
+
+
+def _supervise_workers(args: argparse.Namespace) -> int:
+    """`--concurrency N`: N single-job worker processes; SIGTERM/SIGINT reach each of
+    them (each checkpoints and releases its job), and this process waits for them."""
+    import signal
+
+    extra = ["--poll", str(args.poll)] if args.poll is not None else []
+    extra += ["--once"] if args.once else []
+    procs = _start_workers(args.concurrency, args.device, name=args.name or "worker",
+                           extra=extra)
+
+    def forward(signum: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    return max(proc.wait() for proc in procs)
 
 
 @contextmanager

@@ -54,3 +54,18 @@ def _dev(i: int):
     from .backend import device
 
     return device("cuda", i)
+
+
+def empty_cache() -> None:
+    """Return the cached, unused blocks of CuPy's memory pools to the device (as
+    `torch.cuda.empty_cache`); nothing without CUDA.
+
+    >>> import engine
+    >>> engine.cuda.empty_cache()
+    """
+    if not is_available():
+        return
+    import cupy
+
+    cupy.get_default_memory_pool().free_all_blocks()
+    cupy.get_default_pinned_memory_pool().free_all_blocks()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -137,12 +137,14 @@ def claim(session: Session, worker_id: str, devices: Collection[str], *,
 
 
 def renew_lease(session: Session, job_id: uuid.UUID, epoch: int, *,
-                lease_s: float = DEFAULT_LEASE_S, now: datetime | None = None) -> LeaseState:
-    """Heartbeat a held lease (fenced). `cancel_requested`: stop, then `finish(...,
+                lease_s: float = DEFAULT_LEASE_S, now: datetime | None = None,
+                progress: Mapping[str, Any] | None = None) -> LeaseState:
+    """Heartbeat a held lease (fenced), recording the job's `progress` (step, epoch,
+    samples_per_second, eta_at). `cancel_requested`: stop, then `finish(...,
     cancelled)`; `lost`: stop at once and write nothing."""
     expires = (now or utcnow()) + timedelta(seconds=lease_s)
     with transaction(session, write=True):
-        row = session.execute(sql.renew(job_id, epoch, expires)).first()
+        row = session.execute(sql.renew(job_id, epoch, expires, progress)).first()
     if row is None:
         return LeaseState.LOST
     return LeaseState.CANCEL_REQUESTED if row[0] else LeaseState.OK

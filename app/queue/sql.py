@@ -9,8 +9,9 @@ which makes select-then-update atomic there.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Delete, Select, Update, delete, false, func, or_, select, update
 
@@ -55,12 +56,22 @@ def fenced_row(job_id: uuid.UUID, epoch: int) -> Select[tuple[Job]]:
     )
 
 
-def renew(job_id: uuid.UUID, epoch: int, expires_at: datetime) -> Update:
-    """Extend a held lease; RETURNING `cancel_requested` (no row: the lease is lost)."""
+PROGRESS_COLUMNS = frozenset({"step", "epoch", "samples_per_second", "eta_at"})
+
+
+def renew(job_id: uuid.UUID, epoch: int, expires_at: datetime,
+          progress: Mapping[str, Any] | None = None) -> Update:
+    """Extend a held lease, with the job's `progress` (columns of PROGRESS_COLUMNS);
+    RETURNING `cancel_requested` (no row: the lease is lost)."""
+    values: dict[str, Any] = {"lease_expires_at": expires_at}
+    for column, value in (progress or {}).items():
+        if column not in PROGRESS_COLUMNS:
+            raise ValueError(f"{column!r} is not a progress column")
+        values[column] = value
     return (
         update(Job)
         .where(Job.id == job_id, Job.lease_epoch == epoch, Job.status == RUNNING)
-        .values(lease_expires_at=expires_at)
+        .values(**values)
         .returning(Job.cancel_requested)
     )
 

@@ -57,7 +57,14 @@ class JobEventPage(ResponseModel):
 class CheckpointOut(ResponseModel):
     id: int
     step: int
-    kind: str = Field(description="`periodic`, `epoch`, `weights` (the final model), ...")
+    kind: str = Field(description="`periodic`, `epoch`, `stop` (training state to resume "
+                      "from) or `weights` (the final model).")
+    epoch: int = Field(description="Epochs completed when it was taken.")
+    metrics: dict[str, float] = Field(description="The epoch's train/validation metrics "
+                                      "when it was taken at an epoch's end.")
+    score: float | None = Field(description="What `?checkpoint=best` minimises: the "
+                                "monitored validation metric (negated when higher is "
+                                "better); null when none was measured.")
     sha256: str
     size_bytes: int
     created_at: datetime
@@ -65,7 +72,8 @@ class CheckpointOut(ResponseModel):
 
 class CheckpointPage(ResponseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"items": [{
-        "id": 7, "step": 1000, "kind": "periodic", "size_bytes": 40960,
+        "id": 7, "step": 1000, "kind": "epoch", "epoch": 4, "size_bytes": 40960,
+        "metrics": {"val_loss": 0.21, "val_accuracy": 0.94}, "score": 0.21,
         "sha256": "5f0c1e3c8a4b2d6e9f7a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e",
         "created_at": "2026-01-01T12:10:00Z"}], "next_cursor": None}]})
 

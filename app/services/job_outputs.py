@@ -4,6 +4,7 @@ the job belongs to the team (404 otherwise)."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -12,12 +13,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from app.db import transaction
-from app.errors import Conflict
+from app.errors import BadRequest, Conflict, NotFound
 from app.models import Job, JobCheckpoint, JobEvent, JobMetric, JobStatus
 from app.services.jobs import load_job
 from app.services.pagination import id_page
 
 WEIGHTS_KIND = "weights"  # the checkpoint kind holding the final model's state dict
+# Kinds a worker resumes from: {"model", "optimizer", "scheduler", "rng", "data"} state.
+RESUMABLE_KINDS = ("periodic", "epoch", "stop")
+BEST = "best"
 
 
 @dataclass(frozen=True)
@@ -91,20 +95,57 @@ def job_checkpoints(session: Session, team_id: uuid.UUID, job_id: uuid.UUID, *, 
                        descending=True)
 
 
-def job_weights(session: Session, team_id: uuid.UUID, job_id: uuid.UUID) -> Weights:
-    """The final weights (safetensors); 409 `weights_not_ready` until the job succeeded."""
+def job_weights(session: Session, team_id: uuid.UUID, job_id: uuid.UUID,
+                checkpoint: str | None = None) -> Weights:
+    """A model state dict as safetensors: the final weights (409 `weights_not_ready`
+    until the job succeeded), or with `checkpoint` the best-scoring checkpoint (`best`)
+    or the one at a step (`"1200"`); 404 when retention did not keep it."""
     with transaction(session):
         job: Job = load_job(session, team_id, job_id)
-        row = session.execute(
-            select(JobCheckpoint.data, JobCheckpoint.sha256, JobCheckpoint.step)
-            .where(JobCheckpoint.job_id == job_id, JobCheckpoint.kind == WEIGHTS_KIND,
-                   JobCheckpoint.data.is_not(None))
-            .order_by(JobCheckpoint.step.desc(), JobCheckpoint.id.desc()).limit(1)
-        ).first()
+        stmt = (select(JobCheckpoint.data, JobCheckpoint.sha256, JobCheckpoint.step,
+                       JobCheckpoint.kind)
+                .where(JobCheckpoint.job_id == job_id, JobCheckpoint.data.is_not(None)))
+        if checkpoint is None:
+            stmt = stmt.where(JobCheckpoint.kind == WEIGHTS_KIND).order_by(
+                JobCheckpoint.step.desc(), JobCheckpoint.id.desc())
+        elif checkpoint == BEST:
+            stmt = stmt.where(JobCheckpoint.score.is_not(None)).order_by(
+                JobCheckpoint.score, JobCheckpoint.step.desc(),
+                (JobCheckpoint.kind == WEIGHTS_KIND).desc())
+        else:
+            stmt = stmt.where(JobCheckpoint.step == _step_of(checkpoint)).order_by(
+                (JobCheckpoint.kind == WEIGHTS_KIND).desc(), JobCheckpoint.id.desc())
+        row = session.execute(stmt.limit(1)).first()
     if row is None:
+        if checkpoint == BEST:
+            raise NotFound("no checkpoint of this job has a validation score (it measures "
+                           "no validation metric, or has not finished an epoch)",
+                           code="checkpoint_not_found")
+        if checkpoint is not None:
+            raise NotFound(f"the job has no checkpoint at step {checkpoint} (retention keeps "
+                           "the latest ones and the best; GET .../checkpoints lists them)",
+                           code="checkpoint_not_found")
         hint = ("it failed" if job.status == JobStatus.FAILED else
                 "it was cancelled" if job.status == JobStatus.CANCELLED else
                 f"it is {job.status}: they are available once it succeeds")
         raise Conflict(f"the job has no weights yet: {hint}", code="weights_not_ready")
-    data, sha256, step = row
+    data, sha256, step, kind = row
+    if kind != WEIGHTS_KIND:  # a training checkpoint: keep only the model's state dict
+        data = model_weights_of(data)
+        sha256 = hashlib.sha256(data).hexdigest()
     return Weights(data=data, sha256=sha256, step=step)
+
+
+def _step_of(checkpoint: str) -> int:
+    if not checkpoint.isdigit() or len(checkpoint) > 18:
+        raise BadRequest(f"checkpoint must be 'best' or a step number, not {checkpoint!r}",
+                         code="bad_checkpoint")
+    return int(checkpoint)
+
+
+def model_weights_of(training_checkpoint: bytes) -> bytes:
+    """The model state dict inside a training checkpoint, as its own safetensors file."""
+    import engine
+
+    state = engine.load(training_checkpoint)["model"]
+    return engine.serialization.to_bytes(dict(state))

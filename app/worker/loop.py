@@ -1,79 +1,111 @@
-"""The worker process: register, then reap / claim / train until stopped.
+"""The worker process: register, then claim / train until stopped.
 
-SIGTERM or SIGINT sets the stop event: no further claim is made, and the running job's
-lease is released at its next step (re-queued without counting the attempt).
+Idle, it waits for a job with LISTEN/NOTIFY on PostgreSQL (polling as the fallback,
+and on SQLite). A background reaper returns jobs whose lease expired to the queue.
+SIGTERM or SIGINT sets the stop event: no further claim is made, and the running job
+is checkpointed and its lease released at its next step (re-queued without counting
+the attempt). A second signal exits at once.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import signal
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from app.db import Database
-from app.queue import (
-    DEFAULT_LEASE_S,
-    DEFAULT_MAX_ATTEMPTS,
-    claim,
-    reap,
-    register_worker,
-    worker_heartbeat,
-)
-from app.worker.runner import Outcome, run_job
+from app.queue import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, claim, register_worker
+from app.queue.reaper import Reaper
+from app.queue.wakeup import Waiter
+from app.worker.runner import Outcome, RunSettings, run_job
 
 log = logging.getLogger("trainforge.worker")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:[0-9]{1,3})?)$")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    name: str = "worker"
+    device: str = "cpu"  # "auto", "cpu", "cuda" or "cuda:K"
+    poll_s: float = 0.5
+    lease_s: float = DEFAULT_LEASE_S
+    heartbeat_s: float = 5.0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    reap_interval_s: float = 5.0
+    checkpoints_kept: int = 3
+    once: bool = False  # stop when the queue is empty
 
 
 def resolve_device(device: str) -> str:
-    """`auto`: cuda when the engine has one, else cpu."""
-    if device != "auto":
-        return device
+    """`auto`: `cuda` when the engine sees a GPU, else `cpu`. `cuda:K` selects GPU K
+    (checked to exist)."""
     import engine
 
-    cuda = getattr(engine, "cuda", None)
-    return "cuda" if cuda is not None and cuda.is_available() else "cpu"
+    if not DEVICE_PATTERN.match(device):
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:K, not {device!r}")
+    if device == "auto":
+        return "cuda" if engine.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        count = engine.cuda.device_count()
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            raise ValueError(f"{device} requested but {count} CUDA device(s) are visible")
+        engine.cuda.set_device(index)
+    return device
 
 
 def install_signal_handlers(stop: threading.Event) -> None:
     def handler(signum: int, _frame: Any) -> None:
-        log.info("signal %s: stopping after releasing the current job", signum)
+        if stop.is_set():
+            log.warning("second signal %s: exiting now", signum)
+            os._exit(128 + signum)
+        log.info("signal %s: checkpointing and releasing the current job", signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 
 
-def run_worker(db: Database, *, name: str = "worker", device: str = "cpu",
-               poll_s: float = 0.5, once: bool = False, lease_s: float = DEFAULT_LEASE_S,
-               max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+def run_worker(db: Database, settings: WorkerSettings | None = None, *,
                stop: threading.Event | None = None) -> dict[Outcome, int]:
     """Work until `stop` is set (or, with `once`, until the queue is empty). Returns how
     many jobs ended each way."""
+    settings = settings or WorkerSettings()
     stop = stop or threading.Event()
-    device = resolve_device(device)
-    devices = ["cpu", "cuda"] if device == "cuda" else ["cpu"]
+    device = resolve_device(settings.device)
+    kind = "cuda" if device.startswith("cuda") else "cpu"
+    devices = ["cpu", "cuda"] if kind == "cuda" else ["cpu"]
+    run_settings = RunSettings(device=device, lease_s=settings.lease_s,
+                               heartbeat_s=settings.heartbeat_s,
+                               checkpoints_kept=settings.checkpoints_kept)
     counts: dict[Outcome, int] = {}
     session = db.session()
+    waiter = Waiter(db.engine.url.render_as_string(hide_password=False), stop)
+    reaper = Reaper(db, settings.reap_interval_s, settings.max_attempts)
     try:
-        worker_id = register_worker(session, name, device=device)
-        log.info("worker %s on %s", worker_id, device)
+        worker_id = register_worker(session, settings.name, device=kind)
+        log.info("worker %s on %s (%s)", worker_id, device,
+                 "LISTEN/NOTIFY" if waiter.listens else f"polling every {settings.poll_s}s")
+        reaper.reap_once()
+        reaper.start()
         while not stop.is_set():
-            reaped = reap(session, max_attempts)
-            if reaped.total:
-                log.info("reaped %d expired leases", reaped.total)
-            worker_heartbeat(session, worker_id)
-            job = claim(session, worker_id, devices, lease_s=lease_s)
+            job = claim(session, worker_id, devices, lease_s=settings.lease_s)
             if job is None:
-                if once:
+                if settings.once:
                     break
-                stop.wait(poll_s)
+                waiter.wait(settings.poll_s)
                 continue
-            log.info("claimed job %s (attempt %d)", job.job_id, job.attempt)
-            outcome = run_job(session, job, device=device, lease_s=lease_s, stop=stop,
-                              worker_id=worker_id)
+            log.info("claimed job %s (attempt %d%s)", job.job_id, job.attempt,
+                     f", resuming from step {job.checkpoint_step}" if job.resumed else "")
+            outcome = run_job(db, job, run_settings, stop=stop, worker_id=worker_id)
             log.info("job %s: %s", job.job_id, outcome)
             counts[outcome] = counts.get(outcome, 0) + 1
     finally:
+        reaper.stop()
+        waiter.close()
         session.close()
     return counts

@@ -4,6 +4,7 @@ API: status, metrics, events, checkpoints and weights that load in engine (and t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -53,60 +54,98 @@ def get(client: Any, team: TeamHandle, path: str) -> Any:
     return response
 
 
-def test_worker_trains_a_job_end_to_end(client: Any, team: TeamHandle,
-                                        database_url: str) -> None:
-    x, y = blobs()
-    dataset_id = create_dataset(client, team.headers, {
-        "name": "blobs", "inputs": x.tolist(), "targets": y.tolist()})
-    layers = [linear(2, 16), {"type": "ReLU"}, linear(16, 2)]
+def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The 8x8 digits (tests/data), flattened, on a fixed 80/20 split."""
+    data = np.load(ROOT / "tests" / "data" / "digits.npz")
+    x = (data["images"].astype(np.float32) / 16.0).reshape(len(data["images"]), -1)
+    y = data["target"].astype(np.int64)
+    order = np.random.default_rng(0).permutation(len(x))
+    cut = int(0.8 * len(x))
+    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+
+
+def test_worker_trains_the_digits_mlp_end_to_end(client: Any, team: TeamHandle,
+                                                 database_url: str) -> None:
+    x, y, test_x, test_y = digits_split()
+    train_id = create_dataset(client, team.headers, {
+        "name": "digits-train", "inputs": x.tolist(), "targets": y.tolist()})
+    test_id = create_dataset(client, team.headers, {
+        "name": "digits-test", "inputs": test_x.tolist(), "targets": test_y.tolist()})
+    layers = [linear(64, 128), {"type": "ReLU"}, linear(128, 10)]
     job = submit(client, team.headers, mlp_job(
-        dataset_id, model={"layers": layers}, epochs=5, batch_size=20, seed=7,
-        validation_split=0.2))
+        train_id, model={"layers": layers}, epochs=20, batch_size=32, seed=7,
+        optimizer={"type": "Adam", "lr": 0.001}, validation_dataset_id=test_id))
+    path = f"/v1/jobs/{job['id']}"
     run_worker(database_url)
 
-    body = get(client, team, f"/v1/jobs/{job['id']}").json()
+    body = get(client, team, path).json()
     assert body["status"] == "succeeded", body
+    assert body["progress"]["percent"] == 100.0 and body["progress"]["eta_seconds"] is None
+    steps_per_epoch = -(-len(x) // 32)
     series = {s["name"]: s["points"] for s in
-              get(client, team, f"/v1/jobs/{job['id']}/metrics?max_points=10000")
-              .json()["series"]}
+              get(client, team, f"{path}/metrics?max_points=10000").json()["series"]}
     steps = [p["step"] for p in series["loss"]]
-    assert steps == list(range(1, len(steps) + 1)) and len(steps) == 5 * 8
-    losses = [p["value"] for p in series["loss"]]
-    assert np.mean(losses[-8:]) < np.mean(losses[:8])
-    assert len(series["train_loss"]) == 5 and len(series["val_loss"]) == 5
-    assert series["val_accuracy"][-1]["value"] >= 0.9
+    assert steps == list(range(1, 20 * steps_per_epoch + 1))
+    assert [p["step"] for p in series["samples_per_second"]] == steps
+    assert all(p["value"] > 0 for p in series["samples_per_second"])
     assert len(series["lr"]) == len(steps)
+    assert len(series["train_loss"]) == 20 and len(series["val_loss"]) == 20
+    assert series["val_accuracy"][-1]["value"] >= 0.95, series["val_accuracy"][-1]
 
-    events = [e["type"] for e in
-              get(client, team, f"/v1/jobs/{job['id']}/events").json()["items"]]
-    assert "claimed" in events and events[-1] == "succeeded"
-    checkpoints = get(client, team, f"/v1/jobs/{job['id']}/checkpoints").json()["items"]
-    kinds = sorted(c["kind"] for c in checkpoints)
-    assert kinds == ["epoch"] * 4 + ["weights"]
+    events = [e["type"] for e in get(client, team, f"{path}/events?limit=200").json()["items"]]
+    assert events[0] == "created" and "claimed" in events and events[-1] == "succeeded"
+    assert events.count("checkpoint_saved") == 19  # one per epoch but the last
+    checkpoints = get(client, team, f"{path}/checkpoints").json()["items"]
+    kept = sorted((c["kind"], c["epoch"]) for c in checkpoints)
+    best_epoch = 1 + min(range(20), key=lambda e: (series["val_loss"][e]["value"], -e))
+    latest = {("epoch", e) for e in (17, 18, 19)}
+    assert set(kept) == latest | {("weights", 20)} | (
+        {("epoch", best_epoch)} if best_epoch < 17 else set())
+    assert all(c["score"] == c["metrics"]["val_loss"] for c in checkpoints)
 
-    data = get(client, team, f"/v1/jobs/{job['id']}/weights").content
-    state = engine.load(data)
-    model = engine.nn.Sequential(engine.nn.Linear(2, 16), engine.nn.ReLU(),
-                                 engine.nn.Linear(16, 2))
-    model.load_state_dict(state)
+    data = get(client, team, f"{path}/weights").content
+    assert get(client, team, f"{path}/weights").headers["x-checksum-sha256"] == \
+        hashlib.sha256(data).hexdigest()
+    model = engine.nn.Sequential(engine.nn.Linear(64, 128), engine.nn.ReLU(),
+                                 engine.nn.Linear(128, 10))
+    model.load_state_dict(engine.load(data))
     with engine.no_grad():
-        out = model(engine.from_numpy(x)).numpy()
-    assert (out.argmax(axis=1) == y).mean() >= 0.9
+        out = model(engine.from_numpy(test_x)).numpy()
+    assert (out.argmax(axis=1) == test_y).mean() >= 0.95
+
+    best = get(client, team, f"{path}/weights?checkpoint=best").content
+    model.load_state_dict(engine.load(best))  # a training checkpoint's model, on its own
+    at_step = get(client, team, f"{path}/weights?checkpoint={17 * steps_per_epoch}")
+    assert engine.load(at_step.content).keys() == engine.load(data).keys()
+    missing = client.get(f"{path}/weights?checkpoint=1", headers=team.headers)
+    assert missing.status_code == 404, missing.text
 
     torch = pytest.importorskip("torch")
     from safetensors.torch import load_file  # noqa: PLC0415 - only with torch
 
-    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"w-{job['id']}.safetensors"
-    path.write_bytes(data)
+    file = Path(os.environ.get("TMPDIR", "/tmp")) / f"w-{job['id']}.safetensors"
+    file.write_bytes(data)
     try:
-        tmodel = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.ReLU(),
-                                     torch.nn.Linear(16, 2))
-        tmodel.load_state_dict(load_file(str(path)))
+        tmodel = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(),
+                                     torch.nn.Linear(128, 10))
+        tmodel.load_state_dict(load_file(str(file)))
     finally:
-        path.unlink()
+        file.unlink()
     with torch.no_grad():
-        tout = tmodel(torch.from_numpy(x)).numpy()
+        tout = tmodel(torch.from_numpy(test_x)).numpy()
     np.testing.assert_allclose(tout, out, rtol=1e-5, atol=1e-5)
+
+
+def all_events(client: Any, team: TeamHandle, path: str) -> list[dict[str, Any]]:
+    """Every event of the job at `path`, oldest first (following the cursor)."""
+    items: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        page = get(client, team, f"{path}/events?limit=200{cursor}").json()
+        items += page["items"]
+        if page["next_cursor"] is None:
+            return items
+        cursor = f"&cursor={page['next_cursor']}"
 
 
 def test_worker_fails_a_nan_loss_and_drains_the_queue(client: Any, team: TeamHandle,
@@ -169,7 +208,7 @@ def test_sigterm_checkpoints_releases_and_another_worker_resumes(
     assert worker.returncode == 0, output
     body = get(client, team, path).json()
     assert body["status"] == "queued" and body["attempts"] == 0, body
-    events = get(client, team, f"{path}/events").json()["items"]
+    events = all_events(client, team, path)
     assert [e["type"] for e in events][-1] == "released"
     checkpoints = get(client, team, f"{path}/checkpoints").json()["items"]
     stop = [c for c in checkpoints if c["kind"] == "stop"]
@@ -185,7 +224,7 @@ def test_sigterm_checkpoints_releases_and_another_worker_resumes(
     for name, tensor in straight.items():  # resuming changed nothing
         np.testing.assert_allclose(resumed[name].numpy(), tensor.numpy(), rtol=1e-6,
                                    atol=1e-6)
-    claimed = [e for e in get(client, team, f"{path}/events?limit=200").json()["items"]
+    claimed = [e for e in all_events(client, team, path)
                if e["type"] == "claimed"]
     assert claimed[-1]["payload"]["resumed"] is True
     assert claimed[-1]["payload"]["checkpoint_step"] == stop[0]["step"]
@@ -210,25 +249,30 @@ def test_cancel_stops_a_running_job(client: Any, team: TeamHandle,
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output
-    events = [e["type"] for e in get(client, team, f"{path}/events").json()["items"]]
+    events = [e["type"] for e in all_events(client, team, path)]
     assert events[-1] == "cancelled"
     assert client.get(f"{path}/weights", headers=team.headers).status_code == 409
 
 
 @pytest.fixture
-def session(database: ScratchDatabase) -> Iterator[Session]:
-    with Database(database.engine).session() as s:  # the fixture's engine: not disposed
+def db(database: ScratchDatabase) -> Database:
+    return Database(database.engine)  # the fixture's engine: not disposed
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    with db.session() as s:
         yield s
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(
-        client: Any, team: TeamHandle, session: Session) -> None:
+        client: Any, team: TeamHandle, session: Session, db: Database) -> None:
     job = long_job(client, team, epochs=2)
     claimed = claim(session, "w1", ["cpu"])
     assert claimed is not None
     later = utcnow() + timedelta(seconds=DEFAULT_LEASE_S + 1)
     assert reap(session, now=later).requeued == 1  # the lease expired meanwhile
-    assert run_job(session, claimed) == Outcome.LOST
+    assert run_job(db, claimed) == Outcome.LOST
     path = f"/v1/jobs/{job['id']}"
     assert get(client, team, path).json()["status"] == "queued"
     assert get(client, team, f"{path}/metrics").json()["series"] == []
@@ -236,7 +280,7 @@ def test_a_worker_that_lost_its_lease_writes_nothing(
 
 
 def test_a_spec_the_worker_cannot_build_fails_with_bad_spec(
-        client: Any, team: TeamHandle, session: Session) -> None:
+        client: Any, team: TeamHandle, session: Session, db: Database) -> None:
     job = long_job(client, team, epochs=1)
     with session.begin():
         row = session.get(Job, uuid.UUID(job["id"]))
@@ -244,20 +288,20 @@ def test_a_spec_the_worker_cannot_build_fails_with_bad_spec(
         row.spec = {**row.spec, "model": {"layers": [{"type": "NoSuchLayer"}]}}
     claimed = claim(session, "w1", ["cpu"])
     assert claimed is not None
-    assert run_job(session, claimed) == Outcome.FAILED
+    assert run_job(db, claimed) == Outcome.FAILED
     body = get(client, team, f"/v1/jobs/{job['id']}").json()
     assert body["status"] == "failed" and body["error"]["code"] == "bad_spec", body
 
 
 def test_early_stopping_and_requested_metrics(client: Any, team: TeamHandle,
-                                              session: Session) -> None:
+                                              session: Session, db: Database) -> None:
     job = long_job(client, team, epochs=10, metrics=["accuracy"], early_stopping={
         "monitor": "train_loss", "mode": "max", "patience": 2, "restore_best": True})
     claimed = claim(session, "w1", ["cpu"])
     assert claimed is not None
-    assert run_job(session, claimed) == Outcome.SUCCEEDED
+    assert run_job(db, claimed) == Outcome.SUCCEEDED
     path = f"/v1/jobs/{job['id']}"
-    events = get(client, team, f"{path}/events").json()["items"]
+    events = all_events(client, team, path)
     done = events[-1]
     assert done["type"] == "succeeded" and done["payload"]["early_stopped"] is True, done
     assert done["payload"]["best_epoch"] == 1  # the loss only fell after epoch 1

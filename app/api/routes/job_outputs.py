@@ -29,6 +29,9 @@ Limit = Annotated[int, Query(ge=1, le=200, description="Page size, 1..200.")]
 Cursor = Annotated[str | None, Query(max_length=200,
                                      description="`next_cursor` of the previous page.")]
 Step = Annotated[int | None, Query(ge=0, le=2**62)]
+CheckpointRef = Annotated[str | None, Query(
+    pattern=r"^(best|[0-9]{1,18})$", examples=["best", "1200"],
+    description="`best`, or the step of a kept checkpoint. Default: the final weights.")]
 MetricName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]{1,100}$")]
 
 
@@ -86,11 +89,13 @@ def list_checkpoints(job_id: uuid.UUID, principal: CurrentTeam, session: Session
         "description": "The trained model's state dict as safetensors (load it with "
         "`safetensors.torch.load_file`); its SHA-256 is in `X-Checksum-SHA256`."},
         **error_responses(404, 409, 422)},
-    description="The final weights of a succeeded job. 409 `weights_not_ready` until there "
-    "are weights.",
+    description="The final weights of a succeeded job (409 `weights_not_ready` until there "
+    "are weights), or with `checkpoint` the model of a kept checkpoint: `best` (the best "
+    "validation score) or a step listed by `GET .../checkpoints` (404 otherwise).",
 )
-def get_weights(job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep) -> Response:
-    weights = job_outputs.job_weights(session, principal.team_id, job_id)
+def get_weights(job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep,
+                checkpoint: CheckpointRef = None) -> Response:
+    weights = job_outputs.job_weights(session, principal.team_id, job_id, checkpoint)
     return Response(weights.data, media_type="application/octet-stream", headers={
         "X-Checksum-SHA256": weights.sha256, "ETag": f'"{weights.sha256}"',
         "Content-Disposition": f'attachment; filename="{job_id}.safetensors"'})
