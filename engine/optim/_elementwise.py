@@ -15,12 +15,19 @@ driver runs it three ways, all with the same float32 operations in the same orde
   after `load_state_dict`); the results are bitwise those of the per-parameter path;
 - a fused CUDA kernel per optimizer (`_fused_cuda`), one launch per parameter.
 
+The CPU updates of one group (single parameters and batches) run together at the end of
+the group: when they hold at least `PARALLEL_MIN_NUMEL` elements they are cut into
+contiguous parts of about equal size, one per thread of `_threads` (NumPy releases the
+GIL in ufunc loops), each with its own scratch arrays; being elementwise, the results
+are bitwise those of one thread.
+
 `foreach=None` (default) batches CPU parameters of at most `FOREACH_MAX_NUMEL` elements,
 `foreach=True` batches every CPU parameter, `foreach=False` never batches.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,12 +36,14 @@ import numpy as np
 from ..backend import CPU, transfer
 from ..errors import EngineRuntimeError
 from ..tensor import Tensor
-from . import _fused_cuda
+from . import _fused_cuda, _threads
 from .optimizer import Optimizer
 
 __all__ = ["ElementwiseOptimizer", "FOREACH_MAX_NUMEL"]
 
 FOREACH_MAX_NUMEL = 1 << 15
+# CPU updates of at least this many elements (in all) are split across threads
+PARALLEL_MIN_NUMEL = 1 << 17
 
 
 def check_fused(p: Tensor) -> None:
@@ -161,6 +170,8 @@ class ElementwiseOptimizer(Optimizer):
         with_state = self._uses_state(h)
         foreach, fused = group.get("foreach"), group.get("fused")
         batches: dict[tuple, list] = {}
+        jobs: list[tuple] = []  # CPU updates (arr, g, st, sc), run together at the end
+        updated: list[Tensor] = []  # their parameters (version bump once done)
         all_state = self.state
         for p in group["params"]:
             grad = p.grad
@@ -182,24 +193,41 @@ class ElementwiseOptimizer(Optimizer):
             if _fused_cuda.usable(p, group):
                 self._fused(p, g, [state[k]._data for k in keys], sc, h)
                 p._vc.value += 1
-            elif p._device is CPU and foreach is not False and (
-                    foreach or arr.size <= FOREACH_MAX_NUMEL):
+            elif p._device is not CPU:
+                self._single(p, g, [state[k]._data for k in keys], sc, h)
+            elif foreach is not False and (foreach or arr.size <= FOREACH_MAX_NUMEL):
                 batches.setdefault((arr.dtype, sc), []).append((p, g, state))
             else:
-                self._single(p, g, [state[k]._data for k in keys], sc, h)
+                jobs.append((arr, g, [state[k]._data for k in keys], sc))
+                updated.append(p)
+        packs = []
         for (_, sc), items in batches.items():
             if len(items) == 1:
                 p, g, state = items[0]
-                self._single(p, g, [state[k]._data for k in keys], sc, h)
+                jobs.append((p._data, g, [state[k]._data for k in keys], sc))
+                updated.append(p)
             else:
-                self._multi(items, keys, sc, h)
+                pack = self._pack_in(items, keys)
+                jobs.append((pack.P, pack.G, pack.flats, sc))
+                packs.append((pack, items))
+        if jobs:
+            self._run_cpu(jobs, h)
+        for pack, items in packs:
+            for (p, _, _), pv in zip(items, pack.pviews):
+                np.copyto(p._data, pv)
+        for p in updated:
+            p._vc.value += 1
+        for _, items in packs:
+            for p, _, _ in items:
+                p._vc.value += 1
 
-    def _temps(self, arr, dev, n: int = 2) -> list:
+    def _temps(self, arr, dev, n: int = 2, part: int = 0) -> list:
         """n scratch arrays shaped like `arr`, views into one workspace per (device,
-        dtype): temporaries live only within one update, so one buffer of n x (largest
-        parameter) serves every parameter with no allocation after the first step."""
+        dtype) (and per thread of a parallel update, `part`): temporaries live only
+        within one update, so one buffer of n x (largest parameter) serves every
+        parameter with no allocation after the first step."""
         size = arr.size
-        key = (dev, arr.dtype)
+        key = (dev, arr.dtype) if part == 0 else (dev, arr.dtype, part)
         ws = self._workspace.get(key)
         if ws is None or ws.size < n * size:
             ws = self._workspace[key] = dev.backend.xp.empty(n * size, dtype=arr.dtype)
@@ -213,7 +241,66 @@ class ElementwiseOptimizer(Optimizer):
             self._math(dev.backend.xp, arr, g, st, t, u, sc, h)
         p._vc.value += 1
 
-    def _multi(self, items: list, keys: tuple[str, ...], sc: tuple, h) -> None:
+    def _run_cpu(self, jobs: list, h) -> None:
+        """Run the CPU updates [(arr, g, st, sc)]: one after the other, or, when they
+        are large enough, cut into contiguous parts of about equal size (the updates are
+        elementwise, so the results are bitwise the same) run on `_threads` threads."""
+        n = _threads.num_threads()
+        total = sum(job[0].size for job in jobs)
+        if n > 1 and total >= PARALLEL_MIN_NUMEL:
+            n = min(n, total // (PARALLEL_MIN_NUMEL // 2))
+        if n < 2 or total < PARALLEL_MIN_NUMEL:
+            for arr, g, st, sc in jobs:
+                t, u = self._temps(arr, CPU)
+                self._math(np, arr, g, st, t, u, sc, h)
+            return
+        flat, serial = [], []
+        for job in jobs:
+            arr, g, st, sc = job
+            if arr.flags.c_contiguous and all(s.flags.c_contiguous for s in st):
+                flat.append((arr.reshape(-1), np.ravel(g), [s.reshape(-1) for s in st], sc))
+            else:
+                serial.append(job)
+        total = sum(job[0].size for job in flat)
+        share = -(-total // n)
+        share += -share % 16  # whole 64-byte lines per part
+        parts: list[list] = [[] for _ in range(n)]
+        k = pos = 0  # current part, elements already given to it
+        for job in flat:
+            size, start = job[0].size, 0
+            while start < size:
+                if pos == share and k < n - 1:
+                    k, pos = k + 1, 0
+                stop = min(size, start + share - pos) if k < n - 1 else size
+                parts[k].append((job, start, stop))
+                pos += stop - start
+                start = stop
+        runs = []
+        for i, segs in enumerate(parts):
+            if not segs:
+                continue
+            temps = {}
+            for (arr, _, _, _), start, stop in segs:
+                longest = temps.get(arr.dtype)
+                if longest is None or longest.size < stop - start:
+                    temps[arr.dtype] = arr[:stop - start]
+            temps = {dt: self._temps(a, CPU, part=i) for dt, a in temps.items()}
+            runs.append(partial(self._run_segments, segs, temps, h))
+        for arr, g, st, sc in serial:
+            t, u = self._temps(arr, CPU)
+            self._math(np, arr, g, st, t, u, sc, h)
+        _threads.run(runs)
+
+    def _run_segments(self, segs: list, temps: dict, h) -> None:
+        math = self._math
+        for (arr, g, st, sc), a, b in segs:
+            t, u = temps[arr.dtype]
+            m = b - a
+            math(np, arr[a:b], g[a:b], [s[a:b] for s in st], t[:m], u[:m], sc, h)
+
+    def _pack_in(self, items: list, keys: tuple[str, ...]) -> _Pack:
+        """The flat buffers of a batch of small parameters, with the parameters and
+        gradients copied in (the caller copies the parameters back after the update)."""
         ids = tuple(id(p) for p, _, _ in items)
         pack = self._packs.get(ids)
         if pack is None or not pack.valid(items, keys):
@@ -225,8 +312,4 @@ class ElementwiseOptimizer(Optimizer):
         for (p, g, _), pv, gv in zip(items, pack.pviews, pack.gviews):
             copyto(pv, p._data)
             copyto(gv, g)
-        t, u = self._temps(pack.P, CPU)
-        self._math(np, pack.P, pack.G, pack.flats, t, u, sc, h)
-        for (p, _, _), pv in zip(items, pack.pviews):
-            copyto(p._data, pv)
-            p._vc.value += 1
+        return pack

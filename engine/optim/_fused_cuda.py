@@ -30,7 +30,7 @@ _L2 = "grad = sel(wd != 0, grad + p * (T)wd, grad);\n"
 _DECAY = ("T param = sel(wd != 0 && decoupled, p * (T)decay, p);\n"
           "grad = sel(wd != 0 && decoupled == 0, grad + p * (T)wd, grad);\n")
 _MOMENTS = ("T ma = m + (grad - m) * (T)w1; m = ma;\n"
-            "T va = v * (T)b2 + grad * (T)omb2 * grad; v = va;\n")
+            "T va = v * (T)b2 + grad * grad * (T)omb2; v = va;\n")
 
 
 def _adam(amsgrad: bool):
@@ -38,10 +38,10 @@ def _adam(amsgrad: bool):
     src = "T vm = sel(vmax > va, vmax, va); vmax = vm;\n" if amsgrad else "T vm = va;\n"
     return (
         "T g, float64 wd, float64 decay, float64 w1, float64 b2, float64 omb2, "
-        "float64 bc2s, float64 eps, float64 nss, int32 maximize, int32 decoupled",
+        "float64 epsb, float64 nss, int32 maximize, int32 decoupled",
         out,
         _GRAD + _DECAY + _MOMENTS + src
-        + "T denom = sqrt(vm) / (T)bc2s + (T)eps;\np = param + (T)nss * ma / denom;",
+        + "T denom = sqrt(vm) + (T)epsb;\np = param + ma / denom * (T)nss;",
     )
 
 
