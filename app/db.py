@@ -146,17 +146,27 @@ class Database:
 
 
 @contextmanager
-def read_connection(session: Session) -> Iterator[Connection]:
+def read_connection(bind: Session | Engine) -> Iterator[Connection]:
     """A connection for a few Core read statements on a hot path (authentication, job
     polling), bypassing the ORM session's bookkeeping, which costs more than the query:
     autocommit on PostgreSQL (as read transactions), a deferred transaction on SQLite."""
-    engine = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.get_bind()
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
         else:
             with conn.begin():
                 yield conn
+
+
+@contextmanager
+def write_connection(engine: Engine) -> Iterator[Connection]:
+    """A Core connection in a write transaction (`BEGIN IMMEDIATE` on SQLite): commit on
+    success, roll back on any exception. For short writes on a hot path without a Session."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
 
 
 @contextmanager

@@ -21,13 +21,13 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, aliased
 
 from app.db import read_connection, transaction
 from app.errors import Conflict, NotFound
-from app.models import Job, JobMetric, JobStatus
-from app.services import job_states
+from app.models import ApiKey, Job, JobMetric, JobStatus
+from app.services import job_states, keys
 from app.services.pagination import keyset_page
 
 NOT_FOUND = "job not found"
@@ -74,6 +74,32 @@ _LATEST_METRICS = (select(JobMetric.name, JobMetric.step, JobMetric.value)
                    .join(_last_steps, and_(JobMetric.name == _last_steps.c.name,
                                            JobMetric.step == _last_steps.c.step))
                    .where(JobMetric.job_id == bindparam("job_id")))
+
+
+# One statement per poll: the caller's key (with its team) outer-joined to the job of
+# that team, with its queue position. No row: the key is unknown or revoked (401); a row
+# without a job: no such job for this team (404, the same for another team's job).
+_AUTH_AND_JOB = (
+    select(*keys.AUTH_COLUMNS, *Job.__table__.c, _POSITION.label("queue_position"))
+    .select_from(keys.AUTH_FROM.outerjoin(Job, and_(Job.id == bindparam("job_id"),
+                                                    Job.team_id == ApiKey.team_id)))
+    .where(keys.AUTH_WHERE))
+
+
+def read_job(engine: Engine, presented: str | None, job_id: uuid.UUID, *,
+             touch_interval_s: float) -> JobView:
+    """`GET /v1/jobs/{id}` for the holder of API key `presented`: authentication, the job,
+    its queue position and (for a job that ran) its latest metrics, in one statement or
+    two. Unauthorized for a bad key, NotFound for a job the key's team does not own."""
+    digest = keys.digest_of(presented)
+    with read_connection(engine) as conn:
+        row = conn.execute(_AUTH_AND_JOB, {"digest": digest, "job_id": job_id}).first()
+        found = row is not None and row.id is not None
+        metrics = latest_metrics(conn, row) if found else {}
+    keys.principal_of(engine, row, digest, touch_interval_s=touch_interval_s)
+    if not found:
+        raise NotFound(NOT_FOUND)
+    return JobView(row, row.queue_position, metrics)
 
 
 def load_job(session: Session, team_id: uuid.UUID, job_id: uuid.UUID, *,

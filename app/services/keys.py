@@ -14,11 +14,12 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Engine, and_, bindparam, func, join, select, update
 from sqlalchemy.orm import Session
 
-from app.db import read_connection, transaction
+from app.db import read_connection, transaction, write_connection
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized
 from app.models import ApiKey, Team, utcnow
 
@@ -58,32 +59,52 @@ def new_key(team_id: uuid.UUID, name: str | None) -> NewKey:
     return NewKey(record=record, secret=secret)
 
 
-# Built once: this runs on every request, and building the statement costs more than
-# running it.
-_ACTIVE_KEY = (
-    select(ApiKey.id, ApiKey.key_hash, ApiKey.last_used_at, Team.id, Team.name)
-    .join(Team, Team.id == ApiKey.team_id)
-    .where(ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
-)
+# The active key's row joined with its team. `authenticate` runs it alone; a hot read
+# outer-joins its object to it, so that one statement authenticates and reads (see
+# `app.services.jobs.read_job`). Built once: building a statement costs more than
+# running it. Every request looks the key up in the database (no in-process cache), so a
+# revoked key is refused on its next request by every API process.
+AUTH_COLUMNS = (ApiKey.id.label("auth_key_id"), ApiKey.key_hash.label("auth_key_hash"),
+                ApiKey.last_used_at.label("auth_last_used_at"),
+                Team.id.label("auth_team_id"), Team.name.label("auth_team_name"))
+AUTH_FROM = join(ApiKey, Team, Team.id == ApiKey.team_id)
+AUTH_WHERE = and_(ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
+_ACTIVE_KEY = select(*AUTH_COLUMNS).select_from(AUTH_FROM).where(AUTH_WHERE)
+_TOUCH = (update(ApiKey.__table__).where(ApiKey.__table__.c.id == bindparam("key_id"))
+          .values(last_used_at=bindparam("now")))
 
 
-def authenticate(session: Session, presented: str, *, touch_interval_s: float) -> Principal:
-    """The principal for a presented key; Unauthorized if unknown or revoked."""
+def digest_of(presented: str | None) -> str:
+    """The SHA-256 looked up for a presented key; Unauthorized when it cannot be a key."""
     if not presented or len(presented) > MAX_PRESENTED_KEY_LENGTH:
         raise Unauthorized("invalid or revoked API key")
-    digest = hash_key(presented)
-    with read_connection(session) as conn:
-        row = conn.execute(_ACTIVE_KEY, {"digest": digest}).first()
-    if row is None or not hmac.compare_digest(row[1], digest):
+    return hash_key(presented)
+
+
+def principal_of(engine: Engine, row: Any, digest: str, *,
+                 touch_interval_s: float) -> Principal:
+    """The principal of a row holding `AUTH_COLUMNS` (None: no active key has this hash);
+    Unauthorized unless the stored hash equals `digest` (constant-time). Writes the key's
+    `last_used_at` when it is older than `touch_interval_s`."""
+    if row is None or not hmac.compare_digest(row.auth_key_hash, digest):
         raise Unauthorized("invalid or revoked API key")
-    key_id, _, last_used_at, team_id, team_name = row
+    last_used_at = row.auth_last_used_at
     now = utcnow()
     if last_used_at is None or now - last_used_at >= timedelta(seconds=touch_interval_s):
-        with transaction(session, write=True):
-            session.execute(
-                update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
-            )
-    return Principal(team_id=team_id, team_name=team_name, key_id=key_id)
+        with write_connection(engine) as conn:
+            conn.execute(_TOUCH, {"key_id": row.auth_key_id, "now": now})
+    return Principal(team_id=row.auth_team_id, team_name=row.auth_team_name,
+                     key_id=row.auth_key_id)
+
+
+def authenticate(bind: Session | Engine, presented: str | None, *,
+                 touch_interval_s: float) -> Principal:
+    """The principal for a presented key; Unauthorized if unknown or revoked."""
+    digest = digest_of(presented)
+    engine = bind if isinstance(bind, Engine) else bind.get_bind()
+    with read_connection(engine) as conn:
+        row = conn.execute(_ACTIVE_KEY, {"digest": digest}).first()
+    return principal_of(engine, row, digest, touch_interval_s=touch_interval_s)
 
 
 def create_key(
