@@ -76,16 +76,18 @@ def save_checkpoint(session: Session, job_id: uuid.UUID, lease_epoch: int, *, st
         job.step = max(job.step, step)
         job.epoch = max(job.epoch, epoch)
         session.add(job_states.event_of(job, "checkpoint_saved", {
-            "step": step, "epoch": epoch, "kind": kind, "sha256": record.sha256,
-            "size_bytes": record.size_bytes, "deleted_steps": deleted}))
+            "epoch": lease_epoch, "step": step, "training_epoch": epoch, "kind": kind,
+            "sha256": record.sha256, "size_bytes": record.size_bytes,
+            "deleted_steps": deleted}))
 
 
 def record_event(session: Session, job_id: uuid.UUID, lease_epoch: int, type_: str,
                  payload: Mapping[str, Any]) -> None:
-    """A lifecycle event of the leased job (fenced), e.g. `resumed`."""
+    """A lifecycle event of the leased job (fenced), e.g. `resumed`; its payload's
+    `epoch` is the lease epoch, as in every event a worker writes."""
     with transaction(session, write=True):
         job = fenced(session, job_id, lease_epoch)
-        session.add(job_states.event_of(job, type_, dict(payload)))
+        session.add(job_states.event_of(job, type_, {**payload, "epoch": lease_epoch}))
 
 
 def complete(session: Session, job_id: uuid.UUID, lease_epoch: int, *, step: int,
@@ -106,7 +108,8 @@ def complete(session: Session, job_id: uuid.UUID, lease_epoch: int, *, step: int
         job.epoch = max(job.epoch, epoch)
         job.eta_at = None
         if payload and payload.get("early_stopped"):
-            session.add(job_states.event_of(job, "early_stopped", dict(payload)))
+            session.add(job_states.event_of(job, "early_stopped",
+                                            {**payload, "epoch": lease_epoch}))
         job_states.transition(session, job, JobStatus.SUCCEEDED,
                               payload={"epoch": lease_epoch, "step": step,
                                        **(payload or {})})

@@ -390,5 +390,5 @@ def _resume(session: Session, job: ClaimedJob, parts: _Parts, plan: Plan, device
     step = int(row[1])
     epoch = min(step // plan.steps_per_epoch, plan.epochs - 1)
     outputs.record_event(session, job.job_id, job.lease_epoch, "resumed",
-                         {"step": step, "epoch": epoch, "attempt": job.attempt})
+                         {"step": step, "training_epoch": epoch, "attempt": job.attempt})
     return step, epoch

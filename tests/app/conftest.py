@@ -144,7 +144,10 @@ def database_url(database: ScratchDatabase) -> str:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"database_url": database_url, "admin_token": ADMIN_TOKEN}
+    """Test settings. The API's reaper is off unless a test asks for it: tests decide
+    when expired leases are reaped (by workers, or `reap` with a chosen `now`)."""
+    values: dict[str, object] = {"database_url": database_url, "admin_token": ADMIN_TOKEN,
+                                 "reap_interval_seconds": 1e9}
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 

@@ -7,9 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -27,41 +24,16 @@ from app.queue import DEFAULT_LEASE_S, claim, reap
 from app.worker.runner import Outcome, run_job
 from tests.app.conftest import ScratchDatabase, TeamHandle
 from tests.app.helpers import create_dataset, linear, mlp_job, submit
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def blobs(rows: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    y = np.arange(rows) % 2
-    centers = np.array([[-2.0, -2.0], [2.0, 2.0]])
-    x = centers[y] + rng.normal(scale=0.7, size=(rows, 2))
-    return x.astype(np.float32), y.astype(np.int64)
-
-
-def run_worker(database_url: str, *extra: str, timeout: float = 120) -> str:
-    env = {**os.environ, "TRAINFORGE_DATABASE_URL": database_url}
-    done = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--once",
-                           "--device", "cpu", "--name", "test", *extra],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-    assert done.returncode == 0, done.stderr[-4000:]
-    return done.stdout + done.stderr
-
-
-def get(client: Any, team: TeamHandle, path: str) -> Any:
-    response = client.get(path, headers=team.headers)
-    assert response.status_code == 200, response.text
-    return response
-
-
-def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The 8x8 digits (tests/data), flattened, on a fixed 80/20 split."""
-    data = np.load(ROOT / "tests" / "data" / "digits.npz")
-    x = (data["images"].astype(np.float32) / 16.0).reshape(len(data["images"]), -1)
-    y = data["target"].astype(np.int64)
-    order = np.random.default_rng(0).permutation(len(x))
-    cut = int(0.8 * len(x))
-    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+from tests.app.worker_helpers import (
+    all_events,
+    blobs,
+    digits_split,
+    get,
+    long_job,
+    run_worker,
+    start_worker,
+    wait_for,
+)
 
 
 def test_worker_trains_the_digits_mlp_end_to_end(client: Any, team: TeamHandle,
@@ -136,18 +108,6 @@ def test_worker_trains_the_digits_mlp_end_to_end(client: Any, team: TeamHandle,
     np.testing.assert_allclose(tout, out, rtol=1e-5, atol=1e-5)
 
 
-def all_events(client: Any, team: TeamHandle, path: str) -> list[dict[str, Any]]:
-    """Every event of the job at `path`, oldest first (following the cursor)."""
-    items: list[dict[str, Any]] = []
-    cursor = ""
-    while True:
-        page = get(client, team, f"{path}/events?limit=200{cursor}").json()
-        items += page["items"]
-        if page["next_cursor"] is None:
-            return items
-        cursor = f"&cursor={page['next_cursor']}"
-
-
 def test_worker_fails_a_nan_loss_and_drains_the_queue(client: Any, team: TeamHandle,
                                                      database_url: str) -> None:
     x, y = blobs(40)
@@ -166,30 +126,6 @@ def test_worker_fails_a_nan_loss_and_drains_the_queue(client: Any, team: TeamHan
     assert get(client, team, f"/v1/jobs/{good['id']}").json()["status"] == "succeeded"
     response = client.get(f"/v1/jobs/{bad['id']}/weights", headers=team.headers)
     assert response.status_code == 409
-
-
-def start_worker(database_url: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "TRAINFORGE_DATABASE_URL": database_url}
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--device", "cpu",
-                             "--name", "bg", "--poll", "0.1"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(predicate: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.05)
-
-
-def long_job(client: Any, team: TeamHandle, **overrides: Any) -> dict[str, Any]:
-    x, y = blobs()
-    dataset_id = create_dataset(client, team.headers, {
-        "name": "blobs", "inputs": x.tolist(), "targets": y.tolist()})
-    body = {"model": {"layers": [linear(2, 16), {"type": "ReLU"}, linear(16, 2)]},
-            "epochs": 40, "batch_size": 4, "seed": 3, "checkpoint_every_steps": 30,
-            **overrides}
-    return submit(client, team.headers, mlp_job(dataset_id, **body))
 
 
 def test_sigterm_checkpoints_releases_and_another_worker_resumes(
