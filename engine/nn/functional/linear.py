@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...autograd.grad_mode import _state
 from ...autograd.node import Op
 from ...backend import xp_of
 from ...tensor import Tensor
@@ -25,6 +26,8 @@ class Linear(Op):
 
     def backward(self, g):
         x, w = self.saved_inputs
+        if not _state.enabled:  # no graph of the backward: the GEMMs on the arrays
+            return self._backward_arrays(g, x, w)
         gx = g.matmul(w) if self.needs_grad(0) else None
         g2 = g if g.dim() == 2 else g.reshape(-1, g.shape[-1])
         gw = None
@@ -34,6 +37,25 @@ class Linear(Op):
         if len(self.next_functions) == 2:
             return gx, gw
         return gx, gw, (g2.sum(0) if self.needs_grad(2) else None)
+
+    def _backward_arrays(self, g, x, w):
+        """The same three products on raw arrays: g @ W and g^T @ x are plain BLAS
+        GEMMs (g^T is a transposed view, passed to BLAS as a flag, never copied)."""
+        dev, ga = g._device, g._data
+        wrap = Tensor._wrap
+        g2 = ga if ga.ndim == 2 else ga.reshape(-1, ga.shape[-1])
+        xp = xp_of(ga)
+        gx = gw = None
+        if self.needs_grad(0):
+            gx = xp.matmul(g2, w._data)
+            gx = wrap(gx if ga.ndim == 2 else gx.reshape(x._data.shape), dev)
+        if self.needs_grad(1):
+            xa = x._data
+            gw = wrap(xp.matmul(g2.T, xa if xa.ndim == 2 else xa.reshape(-1, xa.shape[-1])),
+                      dev)
+        if len(self.next_functions) == 2:
+            return gx, gw
+        return gx, gw, (wrap(g2.sum(0), dev) if self.needs_grad(2) else None)
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -13,8 +13,11 @@ import warnings
 
 import numpy as np
 
+from ...autograd.grad_mode import _state
+from ...autograd.node import _FREED, Op
+from ...backend import xp_of
 from ...errors import EngineIndexError, EngineRuntimeError, EngineValueError
-from ...ops.activation import log_softmax
+from ...ops.activation import _log_softmax_array, log_softmax
 from ...ops.binary import where
 from ...ops.indexing import device_ctx
 from ...tensor import Tensor
@@ -210,6 +213,54 @@ def _cross_entropy_probs(input: Tensor, target: Tensor, weight, reduction: str,
     return -prod.sum() / (input.numel() / n_cls)
 
 
+class _CrossEntropy(Op):
+    """Mean (count = number of valid targets) or sum (count None) cross entropy of
+    (N, C) logits and class indices, as one node: the same arithmetic as log_softmax,
+    gather, where, sum and divide, and their backward, without the six intermediate
+    nodes."""
+
+    def forward(self, x, safe, valid, count):
+        xp = xp_of(x)
+        self.save_inputs(0)
+        self.safe, self.valid, self.count = safe, valid, count
+        logp = self.logp = _log_softmax_array(x, 1)
+        picked = xp.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
+        total = xp.where(valid, -picked, 0.0).sum()
+        if count is None:
+            return total
+        return total / (count if count else float("nan"))  # none valid: nan, as PyTorch
+
+    def backward(self, g):
+        count, valid, safe = self.count, self.valid, self.safe
+        if _state.enabled:  # create_graph: differentiable in x and g
+            (x,) = self.saved_inputs
+            dev = x._device
+            xp = dev.backend.xp
+            with device_ctx(dev):
+                onehot = xp.zeros(x._data.shape, x._data.dtype)
+                rows = xp.arange(onehot.shape[0])
+                onehot[rows, safe] = 1
+                mask = valid.astype(x._data.dtype)
+            coef = g if count is None else g / (count if count else float("nan"))
+            coef = where(Tensor._wrap(valid, dev), coef * Tensor._wrap(mask, dev), 0.0)
+            probs = log_softmax(x, 1).exp()
+            return (probs - Tensor._wrap(onehot, dev)) * coef.unsqueeze(1)
+        if self._freed:
+            raise EngineRuntimeError(_FREED)
+        ga = g._data
+        xp = xp_of(ga)
+        gn = ga if count is None else ga / (count if count else float("nan"))
+        coef = xp.where(valid, gn, 0).astype(ga.dtype)
+        out = xp.exp(self.logp)
+        out *= coef[:, None]
+        out[xp.arange(out.shape[0]), safe] -= coef
+        return Tensor._wrap(out, g._device)
+
+    def release(self) -> None:
+        super().release()
+        self.logp = None
+
+
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   size_average=None, ignore_index: int = -100, reduce=None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
@@ -239,6 +290,16 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
         return _cross_entropy_probs(input, target, weight, reduction, label_smoothing, cdim)
     if input.dim() < 1:
         raise EngineValueError(f"Expected 1 or more dimensions (got {input.dim()})")
+    if (input.dim() == 2 and target.dim() == 1 and weight is None and label_smoothing == 0.0
+            and reduction != "none" and input._data.dtype.kind == "f"):
+        n_cls = _check_nll_shapes(input, target, None)
+        if target._device is not input._device:
+            from ...autograd.node import device_mismatch
+
+            raise device_mismatch(input._device, target._device)
+        valid, safe = _targets(input, target, ignore_index, n_cls)
+        count = int(valid.sum()) if reduction == "mean" else None
+        return _CrossEntropy.apply(input, safe=safe, valid=valid, count=count)
     logp = log_softmax(input, cdim)
     nll, valid, safe = _nll(logp, target, weight, ignore_index, reduction)
     if label_smoothing == 0.0:
