@@ -10,21 +10,25 @@ test. PostgreSQL comes from TRAINFORGE_TEST_POSTGRES_URL (default: postgres on
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
 from psycopg import sql
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from app import migrate
 from app.config import Settings
-from app.db import create_db_engine
+from app.db import Database, create_db_engine
 from app.main import create_app
-from app.models import Base
+from app.models import Base, Job, Team, utcnow
 
 with warnings.catch_warnings():
     # Starlette asks for `httpx2` over `httpx`; both work for the test client.
@@ -204,3 +208,40 @@ def team(client: TestClient) -> TeamHandle:
 @pytest.fixture
 def other_team(client: TestClient) -> TeamHandle:
     return create_team(client, "team-b")
+
+
+# --- the queue layer, below the API ----------------------------------------------------
+
+@pytest.fixture
+def db(database: ScratchDatabase) -> Iterator[Database]:
+    yield Database(database.engine)  # the engine is the session's: never disposed here
+
+
+@pytest.fixture
+def session(db: Database) -> Iterator[Session]:
+    with db.session() as s:
+        yield s
+
+
+@pytest.fixture
+def team_id(session: Session) -> uuid.UUID:
+    team = Team(name=f"team-{uuid.uuid4().hex[:8]}")
+    with session.begin():
+        session.add(team)
+    return team.id
+
+
+@pytest.fixture
+def add_job(session: Session, team_id: uuid.UUID) -> Callable[..., uuid.UUID]:
+    """`add_job(priority=0, device="auto", age_s=0)`: insert a queued job directly."""
+    base = utcnow() - timedelta(hours=1)
+
+    def add(*, priority: int = 0, device: str | None = "auto", age_s: float = 0.0) -> uuid.UUID:
+        spec: dict[str, Any] = {"epochs": 1} if device is None else {"device": device}
+        job = Job(team_id=team_id, name="j", spec=spec, priority=priority,
+                  created_at=base - timedelta(seconds=age_s))
+        with session.begin():
+            session.add(job)
+        return job.id
+
+    return add

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db import Database, transaction
-from app.models import Job, JobCheckpoint, JobEvent, JobMetric, Team, Worker, utcnow
+from app.models import Job, JobCheckpoint, JobEvent, JobMetric, Worker, utcnow
 from app.queue import (
     DEFAULT_LEASE_S,
     LeaseLost,
@@ -34,41 +33,6 @@ from app.services.jobs import cancel_job
 from tests.app.conftest import ScratchDatabase
 
 LATER = timedelta(seconds=DEFAULT_LEASE_S + 1)  # every lease claimed now has expired by then
-
-
-@pytest.fixture
-def db(database: ScratchDatabase) -> Iterator[Database]:
-    yield Database(database.engine)  # the engine is the session's: never disposed here
-
-
-@pytest.fixture
-def session(db: Database) -> Iterator[Session]:
-    with db.session() as s:
-        yield s
-
-
-@pytest.fixture
-def team_id(session: Session) -> uuid.UUID:
-    team = Team(name=f"team-{uuid.uuid4().hex[:8]}")
-    with session.begin():
-        session.add(team)
-    return team.id
-
-
-@pytest.fixture
-def add_job(session: Session, team_id: uuid.UUID) -> Callable[..., uuid.UUID]:
-    """`add_job(priority=0, device="auto", age_s=0)`: insert a queued job directly."""
-    base = utcnow() - timedelta(hours=1)
-
-    def add(*, priority: int = 0, device: str | None = "auto", age_s: float = 0.0) -> uuid.UUID:
-        spec: dict[str, Any] = {"epochs": 1} if device is None else {"device": device}
-        job = Job(team_id=team_id, name="j", spec=spec, priority=priority,
-                  created_at=base - timedelta(seconds=age_s))
-        with session.begin():
-            session.add(job)
-        return job.id
-
-    return add
 
 
 def job_row(session: Session, job_id: uuid.UUID) -> Job:

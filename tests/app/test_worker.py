@@ -8,7 +8,6 @@ import hashlib
 import os
 import signal
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from app.db import Database
 from app.models import Job, utcnow
 from app.queue import DEFAULT_LEASE_S, claim, reap
 from app.worker.runner import Outcome, run_job
-from tests.app.conftest import ScratchDatabase, TeamHandle
+from tests.app.conftest import TeamHandle
 from tests.app.helpers import create_dataset, linear, mlp_job, submit
 from tests.app.worker_helpers import (
     all_events,
@@ -188,17 +187,6 @@ def test_cancel_stops_a_running_job(client: Any, team: TeamHandle,
     events = [e["type"] for e in all_events(client, team, path)]
     assert events[-1] == "cancelled"
     assert client.get(f"{path}/weights", headers=team.headers).status_code == 409
-
-
-@pytest.fixture
-def db(database: ScratchDatabase) -> Database:
-    return Database(database.engine)  # the fixture's engine: not disposed
-
-
-@pytest.fixture
-def session(db: Database) -> Iterator[Session]:
-    with db.session() as s:
-        yield s
 
 
 def test_a_worker_that_lost_its_lease_writes_nothing(
