@@ -106,11 +106,13 @@ def worker_heartbeat(session: Session, worker_id: str, *, now: datetime | None =
 # --- claim and lease -----------------------------------------------------------------
 
 def claim(session: Session, worker_id: str, devices: Collection[str], *,
-          lease_s: float = DEFAULT_LEASE_S, now: datetime | None = None) -> ClaimedJob | None:
+          lease_s: float = DEFAULT_LEASE_S, now: datetime | None = None,
+          device: str | None = None) -> ClaimedJob | None:
     """Take the next queued job this worker can serve (priority DESC, then oldest), in
     one transaction: running, leased to `worker_id`, `lease_epoch` and `attempts` + 1, a
     `claimed` event. A resumed job (it ran before) loses its metrics above its latest
-    checkpoint in the same transaction. None when nothing is claimable."""
+    checkpoint in the same transaction. `device` (where the worker trains, e.g.
+    `cuda:0`) is recorded in the event. None when nothing is claimable."""
     now = now or utcnow()
     expires = now + timedelta(seconds=lease_s)
     with transaction(session, write=True):
@@ -128,7 +130,8 @@ def claim(session: Session, worker_id: str, devices: Collection[str], *,
         job.worker_id = worker_id
         job.lease_expires_at = expires
         job_states.transition(session, job, JobStatus.RUNNING, event="claimed", now=now,
-                              payload={"worker_id": worker_id, "epoch": job.lease_epoch,
+                              payload={"worker_id": worker_id, "device": device,
+                                       "epoch": job.lease_epoch,
                                        "attempt": job.attempts, "resumed": resumed,
                                        "checkpoint_step": checkpoint_step})
         return ClaimedJob(job_id=job.id, lease_epoch=job.lease_epoch, spec=dict(job.spec),

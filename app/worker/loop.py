@@ -93,7 +93,7 @@ def run_worker(db: Database, settings: WorkerSettings | None = None, *,
         reaper.reap_once()
         reaper.start()
         while not stop.is_set():
-            job = claim(session, worker_id, devices, lease_s=settings.lease_s)
+            job = claim(session, worker_id, devices, lease_s=settings.lease_s, device=device)
             if job is None:
                 if settings.once:
                     break
