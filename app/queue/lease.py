@@ -193,7 +193,9 @@ def finish(session: Session, job_id: uuid.UUID, epoch: int, status: JobStatus | 
             job.error_code = error_code
         if message is not None:
             job.error_message = message
-        payload = {"epoch": epoch, **({"error_code": error_code} if error_code else {})}
+        payload: dict[str, Any] = {"epoch": epoch}
+        if error_code:
+            payload.update(error_code=error_code, message=(message or "")[:500])
         job_states.transition(session, job, target, payload=payload)
 
 
