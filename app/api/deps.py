@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.db import Database
@@ -57,14 +58,15 @@ Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(team_key_scheme)
 AdminBearer = Annotated[HTTPAuthorizationCredentials | None, Depends(admin_token_scheme)]
 
 
-def current_team(request: Request, session: SessionDep, credentials: Bearer) -> Principal:
+async def current_team(request: Request, credentials: Bearer) -> Principal:
     """The team whose API key is in `Authorization: Bearer`; 401 otherwise. (It runs on
-    every request: its dependencies are kept few, FastAPI resolves each one per call.)"""
+    every request: no Session, one trip to the thread pool for the key's look-up.)"""
     if credentials is None:
         raise Unauthorized()
     settings: Settings = request.app.state.settings
-    return keys.authenticate(session, credentials.credentials,
-                             touch_interval_s=settings.key_touch_interval_s)
+    return await run_in_threadpool(keys.authenticate, request.app.state.db.engine,
+                                   credentials.credentials,
+                                   touch_interval_s=settings.key_touch_interval_s)
 
 
 async def require_admin(settings: SettingsDep, credentials: AdminBearer) -> None:

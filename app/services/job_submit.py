@@ -19,22 +19,24 @@ import json
 import secrets
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.db import read_connection, transaction
 from app.errors import Conflict
-from app.models import Dataset, Job, JobStatus, utcnow
+from app.models import Dataset, Job, JobEvent, JobStatus, utcnow
 from app.queue.wakeup import notify_queued
 from app.schemas.jobs import JobCreate
-from app.services import datasets, job_states
-from app.services.jobs import JobView, view_of
+from app.services import datasets
+from app.services.jobs import JobView, position_of_new_job, view_of
 from app.spec.errors import SpecInvalid
 from app.spec.targets import DatasetInfo
-from app.spec.validate import Report, SpecLimits, validate_job
+from app.spec.validate import Report, SpecLimits, validate_cached
 
 _NOT_IN_SPEC = frozenset({"name", "labels", "priority"})
 
@@ -56,14 +58,19 @@ def limits_of(settings: Settings) -> SpecLimits:
 
 
 def request_hash(body: JobCreate) -> str:
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
-                           ensure_ascii=True)
+    return _digest(body.model_dump(mode="json"))
+
+
+def _digest(dumped: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a dumped (validated) body."""
+    canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
 def submit_job(session: Session, team_id: uuid.UUID, body: JobCreate, settings: Settings, *,
                idempotency_key: str | None = None, dry_run: bool = False) -> Submission:
-    digest = request_hash(body)
+    dumped = body.model_dump(mode="json")
+    digest = _digest(dumped)
     if idempotency_key is not None and not dry_run:
         replay = _replay(session, team_id, idempotency_key, digest)
         if replay is not None:
@@ -73,12 +80,12 @@ def submit_job(session: Session, team_id: uuid.UUID, body: JobCreate, settings: 
                           f"{settings.max_job_runtime_seconds} on this server",
                           type="less_than_equal")
     train, validation = _dataset_infos(session, team_id, body)
-    report = validate_job(
-        body, train, validation, limits_of(settings),
+    report = validate_cached(
+        body, dumped, train, validation, limits_of(settings),
         load_inputs=lambda: datasets.load_arrays(session, team_id, body.dataset_id)[0])
     if dry_run:
         return Submission(report=report)
-    job = _new_job(team_id, body, settings, report, idempotency_key, digest)
+    job = _new_job(team_id, body, dumped, settings, report, idempotency_key, digest)
     try:
         with transaction(session, write=True):
             if idempotency_key is not None:  # SQLite: writers are serialized, so look again
@@ -86,14 +93,18 @@ def submit_job(session: Session, team_id: uuid.UUID, body: JobCreate, settings: 
                 if existing is not None:
                     return Submission(view=_same_request(session, existing, digest))
             _lock_datasets(session, team_id, body)
-            session.add(job)
-            session.flush()
-            session.add(job_states.event_of(job, "created", {
-                "from": None, "to": JobStatus.QUEUED.value, "parameters": report.parameters,
-                "total_steps": report.plan.total_steps,
-                "estimated_memory_bytes": report.estimated_memory_bytes}))
+            conn = session.connection()
+            position = conn.execute(_INSERT_JOB, {
+                **job, "new_priority": job["priority"], "new_created_at": job["created_at"],
+                "new_id": job["id"]}).scalar_one()
+            conn.execute(_INSERT_EVENT, {
+                "job_id": job["id"], "type": "created", "created_at": job["created_at"],
+                "payload": {"from": None, "to": JobStatus.QUEUED.value,
+                            "parameters": report.parameters,
+                            "total_steps": report.plan.total_steps,
+                            "estimated_memory_bytes": report.estimated_memory_bytes}})
             notify_queued(session)
-            return Submission(view=view_of(session, job), created=True)
+            return Submission(view=JobView(SimpleNamespace(**job), position), created=True)
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -103,22 +114,36 @@ def submit_job(session: Session, team_id: uuid.UUID, body: JobCreate, settings: 
         return Submission(view=replay)
 
 
-def _new_job(team_id: uuid.UUID, body: JobCreate, settings: Settings, report: Report,
-             idempotency_key: str | None, digest: str) -> Job:
-    spec = body.model_dump(mode="json", exclude=set(_NOT_IN_SPEC))
+# Written once per job, with the values the API shows (and a worker reads) later.
+_JOB_DEFAULTS: dict[str, Any] = {
+    "status": JobStatus.QUEUED.value, "cancel_requested": False, "attempts": 0,
+    "lease_epoch": 0, "step": 0, "epoch": 0, "lease_expires_at": None, "worker_id": None,
+    "error_code": None, "error_message": None, "eta_at": None, "samples_per_second": None,
+    "started_at": None, "finished_at": None}
+
+
+def _new_job(team_id: uuid.UUID, body: JobCreate, dumped: dict[str, Any], settings: Settings,
+             report: Report, idempotency_key: str | None, digest: str) -> dict[str, Any]:
+    """The new job's row (every column of `jobs`)."""
+    spec = {k: v for k, v in dumped.items() if k not in _NOT_IN_SPEC}
     spec["seed"] = body.seed if body.seed is not None else secrets.randbelow(2**32)
     spec["checkpoint_every_steps"] = (body.checkpoint_every_steps
                                       or settings.default_checkpoint_every_steps)
     spec["max_runtime_seconds"] = body.max_runtime_seconds or settings.max_job_runtime_seconds
     job_id = uuid.uuid4()
-    return Job(
-        id=job_id, team_id=team_id, dataset_id=body.dataset_id,
-        validation_dataset_id=body.validation_dataset_id, name=body.name or f"job-{job_id.hex[:8]}",
-        labels=dict(body.labels), spec=spec, status=JobStatus.QUEUED.value,
-        cancel_requested=False, priority=body.priority, attempts=0, lease_epoch=0,
-        idempotency_key=idempotency_key, request_hash=digest, step=0, epoch=0,
-        total_steps=report.plan.total_steps, created_at=utcnow(),
-    )
+    return {
+        **_JOB_DEFAULTS, "id": job_id, "team_id": team_id, "dataset_id": body.dataset_id,
+        "validation_dataset_id": body.validation_dataset_id,
+        "name": body.name or f"job-{job_id.hex[:8]}", "labels": dict(body.labels),
+        "spec": spec, "priority": body.priority, "idempotency_key": idempotency_key,
+        "request_hash": digest, "total_steps": report.plan.total_steps,
+        "created_at": utcnow()}
+
+
+# Core statements built once (submission is a hot path). The job's queue position comes
+# back from its INSERT: the subqueries of RETURNING see the queue as it was before.
+_INSERT_JOB = insert(Job.__table__).returning(position_of_new_job())
+_INSERT_EVENT = insert(JobEvent.__table__)
 
 
 _BY_KEY = select(Job).where(Job.team_id == bindparam("team_id"),

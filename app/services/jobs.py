@@ -43,7 +43,7 @@ class JobView:
     latest_metrics: dict[str, tuple[int, float]] = field(default_factory=dict)
 
 
-def _position_of_outer_job() -> ColumnElement[int | None]:
+def position_of_outer_job() -> ColumnElement[int | None]:
     """1 + the queued jobs a worker claims before the outer `jobs` row, None unless it is
     queued. Claim order is priority (high first), then submission time, then id, over
     all teams: two index range scans of `ix_jobs_queue`, each as long as the answer."""
@@ -59,9 +59,26 @@ def _position_of_outer_job() -> ColumnElement[int | None]:
     return case((Job.status == QUEUED, 1 + higher + earlier), else_=None)
 
 
+def position_of_new_job() -> ColumnElement[int]:
+    """The queue position of a job queued with the bound `new_priority`, `new_created_at`
+    and `new_id` (not counting itself): for the RETURNING clause of its INSERT."""
+    ahead = aliased(Job, name="ahead")
+
+    def count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+        return (select(func.count()).select_from(ahead)
+                .where(ahead.status == QUEUED, condition).scalar_subquery())
+
+    priority = bindparam("new_priority", type_=Job.priority.type)
+    higher = count(ahead.priority > priority)
+    earlier = count(and_(ahead.priority == priority, tuple_(ahead.created_at, ahead.id) < tuple_(
+        bindparam("new_created_at", type_=Job.created_at.type),
+        bindparam("new_id", type_=Job.id.type))))
+    return 1 + higher + earlier
+
+
 # Statements built once, with bound parameters: the reads below run on every poll, and
 # building a statement costs more than running it.
-_POSITION = _position_of_outer_job()
+_POSITION = position_of_outer_job()
 _JOB = select(Job).where(Job.id == bindparam("job_id"), Job.team_id == bindparam("team_id"))
 _JOB_LOCKED = _JOB.with_for_update()
 _JOB_AND_POSITION = select(*Job.__table__.c, _POSITION.label("queue_position")).where(

@@ -10,8 +10,12 @@ raised as `SpecInvalid` (422) with its JSON path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -93,6 +97,65 @@ def validate_job(spec: JobSpec, data: DatasetInfo, validation: DatasetInfo | Non
     return Report(parameters=parameters, input_shape=list(data.input_shape),
                   output_shape=list(out_shape), estimated_memory_bytes=memory, plan=plan,
                   layers=walker.layers)
+
+
+# Fields of a submission that validation never reads: metadata, the seed, and the
+# dataset ids (their immutable metadata, `DatasetInfo`, is part of the key instead).
+_NOT_VALIDATED = frozenset({"name", "labels", "priority", "seed", "dataset_id",
+                            "validation_dataset_id"})
+CACHE_ENTRIES = 256
+CACHE_KEY_CHARS = 64 * 1024  # larger specs are validated every time
+
+
+class _ReportCache:
+    """A bounded LRU of reports of specs that passed validation. Validation is a pure
+    function of the spec, the datasets' metadata (immutable) and the limits, except that
+    a model taking token ids reads the training inputs: such entries are also keyed by
+    the dataset id (a dataset never changes). Failures are not cached."""
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._reports: OrderedDict[Hashable, Report] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Report | None:
+        with self._lock:
+            report = self._reports.get(key)
+            if report is not None:
+                self._reports.move_to_end(key)
+            return report
+
+    def put(self, key: Hashable, report: Report) -> None:
+        with self._lock:
+            self._reports[key] = report
+            self._reports.move_to_end(key)
+            while len(self._reports) > self.entries:
+                self._reports.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._reports.clear()
+
+
+REPORTS = _ReportCache(CACHE_ENTRIES)
+
+
+def validate_cached(spec: JobSpec, dumped: dict[str, Any], data: DatasetInfo,
+                    validation: DatasetInfo | None, limits: SpecLimits,
+                    load_inputs: Callable[[], np.ndarray]) -> Report:
+    """`validate_job`, answered from `REPORTS` when this spec was validated before on
+    datasets of the same metadata. `dumped` is `spec.model_dump(mode="json")`."""
+    canonical = json.dumps({k: v for k, v in dumped.items() if k not in _NOT_VALIDATED},
+                           sort_keys=True, separators=(",", ":"))
+    if len(canonical) > CACHE_KEY_CHARS:
+        return validate_job(spec, data, validation, limits, load_inputs)
+    tokens_of = spec.dataset_id if B.takes_tokens(spec.model) else None
+    key = (canonical, data, validation, limits, tokens_of)
+    report = REPORTS.get(key)
+    if report is None:
+        report = validate_job(spec, data, validation, limits, load_inputs)
+        REPORTS.put(key, report)
+    return report
 
 
 def _check_data(spec: JobSpec, data: DatasetInfo, validation: DatasetInfo | None) -> Plan:

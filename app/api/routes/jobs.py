@@ -11,9 +11,10 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import Bearer, CurrentTeam, SessionDep, SettingsDep
+from app.api.deps import Bearer, CurrentTeam, SessionDep
 from app.api.routing import api_router
 from app.config import Settings
+from app.db import Database
 from app.errors import Unauthorized, ValidationFailed
 from app.schemas.common import error_responses
 from app.schemas.jobs import (
@@ -58,12 +59,19 @@ def json_response(model: BaseModel, status_code: int = 200,
     "expected 128 to match the output of layer 1, got 64`. `dry_run=true` returns the "
     "report (parameters, output shape, estimated memory, steps) without queuing.",
 )
-def submit_job(body: JobCreate, principal: CurrentTeam, session: SessionDep,
-               settings: SettingsDep, idempotency_key: IdempotencyKey = None,
-               dry_run: Annotated[bool, Query(description="Validate and report; queue "
-                                              "nothing.")] = False) -> Response:
-    result = job_submit.submit_job(session, principal.team_id, body, settings,
-                                   idempotency_key=idempotency_key, dry_run=dry_run)
+async def submit_job(body: JobCreate, principal: CurrentTeam, request: Request,
+                     idempotency_key: IdempotencyKey = None,
+                     dry_run: Annotated[bool, Query(description="Validate and report; "
+                                                    "queue nothing.")] = False) -> Response:
+    return await run_in_threadpool(_submit, request.app.state.db, request.app.state.settings,
+                                   principal.team_id, body, idempotency_key, dry_run)
+
+
+def _submit(db: Database, settings: Settings, team_id: uuid.UUID, body: JobCreate,
+            idempotency_key: str | None, dry_run: bool) -> Response:
+    with db.session() as session:
+        result = job_submit.submit_job(session, team_id, body, settings,
+                                       idempotency_key=idempotency_key, dry_run=dry_run)
     if result.report is not None:
         return json_response(JobValidation.of(result.report))
     assert result.view is not None
