@@ -27,6 +27,7 @@ are bitwise those of one thread.
 
 from __future__ import annotations
 
+import itertools
 from functools import partial
 from types import SimpleNamespace
 from typing import Any
@@ -42,8 +43,10 @@ from .optimizer import Optimizer
 __all__ = ["ElementwiseOptimizer", "FOREACH_MAX_NUMEL"]
 
 FOREACH_MAX_NUMEL = 1 << 15
-# CPU updates of at least this many elements (in all) are split across threads
+# CPU updates of at least this many elements (in all) are split across threads, in
+# chunks of PARALLEL_CHUNK elements that the threads take in turn
 PARALLEL_MIN_NUMEL = 1 << 17
+PARALLEL_CHUNK = 1 << 16
 
 
 def check_fused(p: Tensor) -> None:
@@ -243,8 +246,8 @@ class ElementwiseOptimizer(Optimizer):
 
     def _run_cpu(self, jobs: list, h) -> None:
         """Run the CPU updates [(arr, g, st, sc)]: one after the other, or, when they
-        are large enough, cut into contiguous parts of about equal size (the updates are
-        elementwise, so the results are bitwise the same) run on `_threads` threads."""
+        are large enough, cut into contiguous chunks (the updates are elementwise, so
+        the results are bitwise the same) that `_threads` threads take in turn."""
         n = _threads.num_threads()
         total = sum(job[0].size for job in jobs)
         if n > 1 and total >= PARALLEL_MIN_NUMEL:
@@ -261,39 +264,30 @@ class ElementwiseOptimizer(Optimizer):
                 flat.append((arr.reshape(-1), np.ravel(g), [s.reshape(-1) for s in st], sc))
             else:
                 serial.append(job)
-        total = sum(job[0].size for job in flat)
-        share = -(-total // n)
-        share += -share % 16  # whole 64-byte lines per part
-        parts: list[list] = [[] for _ in range(n)]
-        k = pos = 0  # current part, elements already given to it
-        for job in flat:
-            size, start = job[0].size, 0
-            while start < size:
-                if pos == share and k < n - 1:
-                    k, pos = k + 1, 0
-                stop = min(size, start + share - pos) if k < n - 1 else size
-                parts[k].append((job, start, stop))
-                pos += stop - start
-                start = stop
-        runs = []
-        for i, segs in enumerate(parts):
-            if not segs:
-                continue
-            temps = {}
-            for (arr, _, _, _), start, stop in segs:
-                longest = temps.get(arr.dtype)
-                if longest is None or longest.size < stop - start:
-                    temps[arr.dtype] = arr[:stop - start]
-            temps = {dt: self._temps(a, CPU, part=i) for dt, a in temps.items()}
-            runs.append(partial(self._run_segments, segs, temps, h))
+        chunks = [(job, start, min(job[0].size, start + PARALLEL_CHUNK))
+                  for job in flat for start in range(0, job[0].size, PARALLEL_CHUNK)]
+        n = min(n, len(chunks))
+        longest: dict = {}  # dtype -> an array as long as its longest chunk
+        for job, start, stop in chunks:
+            arr = job[0]
+            if arr.dtype not in longest or longest[arr.dtype].size < stop - start:
+                longest[arr.dtype] = arr[:stop - start]
+        counter = itertools.count()  # the next chunk to take (next() is atomic)
+        runs = [partial(self._run_chunks, chunks, counter,
+                        {dt: self._temps(a, CPU, part=i) for dt, a in longest.items()}, h)
+                for i in range(n)]
         for arr, g, st, sc in serial:
             t, u = self._temps(arr, CPU)
             self._math(np, arr, g, st, t, u, sc, h)
         _threads.run(runs)
 
-    def _run_segments(self, segs: list, temps: dict, h) -> None:
-        math = self._math
-        for (arr, g, st, sc), a, b in segs:
+    def _run_chunks(self, chunks: list, counter, temps: dict, h) -> None:
+        """Take chunks until none is left (a thread that gets no CPU takes none)."""
+        math, n = self._math, len(chunks)
+        for i in counter:
+            if i >= n:
+                return
+            (arr, g, st, sc), a, b = chunks[i]
             t, u = temps[arr.dtype]
             m = b - a
             math(np, arr[a:b], g[a:b], [s[a:b] for s in st], t[:m], u[:m], sc, h)

@@ -23,6 +23,7 @@ CASES = [("SGD", {"momentum": 0.9, "lr": 0.1, "nesterov": True}), ("SGD", {"lr":
 def _train(name, kwargs, threads, monkeypatch):
     monkeypatch.setenv("ENGINE_OPTIM_THREADS", str(threads))
     monkeypatch.setattr(_elementwise, "PARALLEL_MIN_NUMEL", 1 << 12)
+    monkeypatch.setattr(_elementwise, "PARALLEL_CHUNK", 1000)
     rng = np.random.default_rng(0)
     shapes = [(50, 61), (7,), (3001,), (4, 5), (40, 30)]
     init = [rng.standard_normal(s).astype(np.float32) for s in shapes]
