@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import and_, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -167,23 +167,29 @@ def _replay(session: Session, team_id: uuid.UUID, key: str, digest: str) -> JobV
         return None if job is None else _same_request(session, job, digest)
 
 
-# Statements built once (submission is a hot path); `ids` is an expanding IN list.
+# Statements built once (submission is a hot path). The training and validation dataset
+# ids are two plain parameters (the second may be NULL), not an expanding IN list, so the
+# statements are compiled once and prepared by the server.
+_THE_DATASETS = and_(or_(Dataset.id == bindparam("train_id"),
+                         Dataset.id == bindparam("validation_id")),
+                     Dataset.team_id == bindparam("team_id"))
 _DATASET_INFO = select(Dataset.id, Dataset.rows, Dataset.input_shape, Dataset.target_shape,
-                       Dataset.target_dtype, Dataset.num_classes).where(
-    Dataset.id.in_(bindparam("ids", expanding=True)), Dataset.team_id == bindparam("team_id"))
-_LOCK_DATASETS = (select(Dataset.id)
-                  .where(Dataset.id.in_(bindparam("ids", expanding=True)),
-                         Dataset.team_id == bindparam("team_id"))
+                       Dataset.target_dtype, Dataset.num_classes).where(_THE_DATASETS)
+_LOCK_DATASETS = (select(Dataset.id).where(_THE_DATASETS)
                   .with_for_update(read=True, key_share=True))
 _DATASET_FIELDS = ("dataset_id", "validation_dataset_id")
 
 
+def _dataset_params(team_id: uuid.UUID, body: JobCreate) -> dict[str, Any]:
+    return {"train_id": body.dataset_id, "validation_id": body.validation_dataset_id,
+            "team_id": team_id}
+
+
 def _dataset_infos(session: Session, team_id: uuid.UUID, body: JobCreate
                    ) -> tuple[DatasetInfo, DatasetInfo | None]:
-    ids = [i for i in (body.dataset_id, body.validation_dataset_id) if i is not None]
     with read_connection(session) as conn:
         rows = {row.id: row for row in conn.execute(
-            _DATASET_INFO, {"ids": ids, "team_id": team_id})}
+            _DATASET_INFO, _dataset_params(team_id, body))}
     infos: dict[str, DatasetInfo | None] = {}
     for field in _DATASET_FIELDS:
         dataset_id = getattr(body, field)
@@ -205,8 +211,8 @@ def _dataset_infos(session: Session, team_id: uuid.UUID, body: JobCreate
 def _lock_datasets(session: Session, team_id: uuid.UUID, body: JobCreate) -> None:
     """Key-share lock the datasets (PostgreSQL) so they cannot be deleted under the new job;
     422 if one was deleted since validation."""
-    ids = [i for i in (body.dataset_id, body.validation_dataset_id) if i is not None]
-    found = set(session.scalars(_LOCK_DATASETS, {"ids": ids, "team_id": team_id}))
+    found = set(session.connection().scalars(_LOCK_DATASETS,
+                                             _dataset_params(team_id, body)))
     for field in _DATASET_FIELDS:
         dataset_id = getattr(body, field)
         if dataset_id is not None and dataset_id not in found:

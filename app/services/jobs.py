@@ -81,8 +81,6 @@ def position_of_new_job() -> ColumnElement[int]:
 _POSITION = position_of_outer_job()
 _JOB = select(Job).where(Job.id == bindparam("job_id"), Job.team_id == bindparam("team_id"))
 _JOB_LOCKED = _JOB.with_for_update()
-_JOB_AND_POSITION = select(*Job.__table__.c, _POSITION.label("queue_position")).where(
-    Job.id == bindparam("job_id"), Job.team_id == bindparam("team_id"))
 _POSITION_OF = select(_POSITION).where(Job.id == bindparam("job_id"))
 _last_steps = (select(JobMetric.name, func.max(JobMetric.step).label("step"))
                .where(JobMetric.job_id == bindparam("job_id")).group_by(JobMetric.name)
@@ -93,11 +91,18 @@ _LATEST_METRICS = (select(JobMetric.name, JobMetric.step, JobMetric.value)
                    .where(JobMetric.job_id == bindparam("job_id")))
 
 
+# The columns a job's API view reads (`app.schemas.jobs.JobOut`): fewer columns, less
+# per-row work in the driver and SQLAlchemy.
+_VIEW_COLUMNS = [Job.__table__.c[name] for name in (
+    "id", "name", "labels", "status", "cancel_requested", "priority", "dataset_id",
+    "validation_dataset_id", "step", "total_steps", "epoch", "eta_at", "samples_per_second",
+    "attempts", "error_code", "error_message", "created_at", "started_at", "finished_at",
+    "spec")]
 # One statement per poll: the caller's key (with its team) outer-joined to the job of
 # that team, with its queue position. No row: the key is unknown or revoked (401); a row
 # without a job: no such job for this team (404, the same for another team's job).
 _AUTH_AND_JOB = (
-    select(*keys.AUTH_COLUMNS, *Job.__table__.c, _POSITION.label("queue_position"))
+    select(*keys.AUTH_COLUMNS, *_VIEW_COLUMNS, _POSITION.label("queue_position"))
     .select_from(keys.AUTH_FROM.outerjoin(Job, and_(Job.id == bindparam("job_id"),
                                                     Job.team_id == ApiKey.team_id)))
     .where(keys.AUTH_WHERE))
@@ -126,16 +131,6 @@ def load_job(session: Session, team_id: uuid.UUID, job_id: uuid.UUID, *,
     if job is None:
         raise NotFound(NOT_FOUND)
     return job
-
-
-def get_job(session: Session, team_id: uuid.UUID, job_id: uuid.UUID) -> JobView:
-    """The job (a row: this is what clients poll), its queue position from the same
-    statement, and its latest metrics."""
-    with read_connection(session) as conn:
-        row = conn.execute(_JOB_AND_POSITION, {"job_id": job_id, "team_id": team_id}).first()
-        if row is None:
-            raise NotFound(NOT_FOUND)
-        return JobView(row, row.queue_position, latest_metrics(conn, row))
 
 
 def view_of(session: Session, job: Job) -> JobView:

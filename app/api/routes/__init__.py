@@ -2,6 +2,7 @@
 
 from app.api.routes import datasets, health, job_outputs, jobs, keys, teams
 
-# jobs.fast_router: the hot `GET /v1/jobs/{id}`, matched early.
-ROUTERS = [health.router, jobs.fast_router, teams.router, keys.router, datasets.router, jobs.router,
-           job_outputs.router]
+# Matched in this order (their paths do not overlap): the routers polled most come first,
+# `jobs.fast_router` (the hot `GET /v1/jobs/{id}`) before all.
+ROUTERS = [health.router, jobs.fast_router, jobs.router, job_outputs.router, datasets.router,
+           keys.router, teams.router]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.security.utils import get_authorization_scheme_param
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
-from app.api.deps import Bearer, CurrentTeam, SessionDep
+from app.api.deps import Bearer, CurrentTeam, SessionDep, in_thread
 from app.api.routing import api_router
 from app.config import Settings
 from app.db import Database
@@ -63,8 +63,8 @@ async def submit_job(body: JobCreate, principal: CurrentTeam, request: Request,
                      idempotency_key: IdempotencyKey = None,
                      dry_run: Annotated[bool, Query(description="Validate and report; "
                                                     "queue nothing.")] = False) -> Response:
-    return await run_in_threadpool(_submit, request.app.state.db, request.app.state.settings,
-                                   principal.team_id, body, idempotency_key, dry_run)
+    return await in_thread(request, _submit, request.app.state.db, request.app.state.settings,
+                           principal.team_id, body, idempotency_key, dry_run)
 
 
 def _submit(db: Database, settings: Settings, team_id: uuid.UUID, body: JobCreate,
@@ -124,11 +124,11 @@ async def _read_job(request: Request, credentials: Bearer) -> bytes | None:
     try:
         job_id = _UUID.validate_python(request.path_params["job_id"])
     except ValidationError:
-        await run_in_threadpool(keys.authenticate, engine, credentials.credentials,
-                                touch_interval_s=settings.key_touch_interval_s)
+        await in_thread(request, partial(keys.authenticate, engine, credentials.credentials,
+                                         touch_interval_s=settings.key_touch_interval_s))
         return None
-    return await run_in_threadpool(_job_json, engine, credentials.credentials, job_id,
-                                   settings.key_touch_interval_s)
+    return await in_thread(request, _job_json, engine, credentials.credentials, job_id,
+                           settings.key_touch_interval_s)
 
 
 def _job_json(engine: Engine, presented: str, job_id: uuid.UUID, touch_interval_s: float
@@ -149,9 +149,8 @@ async def get_job_fast(request: Request) -> Response:
     if scheme.lower() != "bearer" or not presented:  # as `Bearer` (HTTPBearer) decides
         raise Unauthorized()
     settings: Settings = request.app.state.settings
-    body = await run_in_threadpool(_job_json, request.app.state.db.engine, presented,
-                                   request.path_params["job_id"],
-                                   settings.key_touch_interval_s)
+    body = await in_thread(request, _job_json, request.app.state.db.engine, presented,
+                           request.path_params["job_id"], settings.key_touch_interval_s)
     return Response(body, media_type="application/json")
 
 
