@@ -44,7 +44,7 @@ __all__ = ["ElementwiseOptimizer", "FOREACH_MAX_NUMEL"]
 
 FOREACH_MAX_NUMEL = 1 << 15
 # CPU updates of at least this many elements (in all) are split across threads, in
-# chunks of PARALLEL_CHUNK elements that the threads take in turn
+# chunks (of at least PARALLEL_CHUNK elements) that the threads take in turn
 PARALLEL_MIN_NUMEL = 1 << 17
 PARALLEL_CHUNK = 1 << 16
 
@@ -264,8 +264,12 @@ class ElementwiseOptimizer(Optimizer):
                 flat.append((arr.reshape(-1), np.ravel(g), [s.reshape(-1) for s in st], sc))
             else:
                 serial.append(job)
-        chunks = [(job, start, min(job[0].size, start + PARALLEL_CHUNK))
-                  for job in flat for start in range(0, job[0].size, PARALLEL_CHUNK)]
+        # about two chunks per thread (each ufunc call long against a GIL hand-over),
+        # at least PARALLEL_CHUNK elements, whole 64-byte lines
+        size = max(PARALLEL_CHUNK, -(-sum(job[0].size for job in flat) // (2 * n)))
+        size += -size % 16
+        chunks = [(job, start, min(job[0].size, start + size))
+                  for job in flat for start in range(0, job[0].size, size)]
         n = min(n, len(chunks))
         longest: dict = {}  # dtype -> an array as long as its longest chunk
         for job, start, stop in chunks:
