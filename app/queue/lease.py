@@ -176,7 +176,7 @@ def write_metrics(session: Session, job_id: uuid.UUID, epoch: int,
     with transaction(session, write=True):
         job = fenced(session, job_id, epoch)
         if rows:
-            session.execute(insert(JobMetric), rows)
+            session.execute(insert(JobMetric.__table__), rows)
             job.step = max(job.step, max(r["step"] for r in rows))
     return len(rows)
 

@@ -68,7 +68,7 @@ def save_checkpoint(session: Session, job_id: uuid.UUID, lease_epoch: int, *, st
     with transaction(session, write=True):
         job = fenced(session, job_id, lease_epoch)
         if rows:
-            session.execute(insert(JobMetric), rows)
+            session.execute(insert(JobMetric.__table__), rows)
         record = _checkpoint(job_id, step, epoch, kind, data, summary or {}, score)
         session.add(record)
         session.flush()
@@ -101,7 +101,7 @@ def complete(session: Session, job_id: uuid.UUID, lease_epoch: int, *, step: int
     with transaction(session, write=True):
         job = fenced(session, job_id, lease_epoch)
         if rows:
-            session.execute(insert(JobMetric), rows)
+            session.execute(insert(JobMetric.__table__), rows)
         session.add(_checkpoint(job_id, step, epoch, WEIGHTS_KIND, weights, summary or {},
                                 score))
         job.step = max(job.step, step)

@@ -47,6 +47,7 @@ from app.worker import outputs
 from app.worker.early_stopping import EarlyStopper, score_of
 from app.worker.evaluate import Data, evaluate, to_device
 from app.worker.heartbeat import Heartbeat, Progress
+from app.worker.writer import BackgroundWriter
 from engine.utils.data import DataLoader, TensorDataset
 
 log = logging.getLogger("trainforge.worker")
@@ -85,27 +86,35 @@ class _Fail(Exception):  # noqa: N818
 
 @dataclass
 class _Lease:
+    """The training thread's view of its lease: stop / lost / cancel between steps, and
+    metric points buffered, then handed to the background writer."""
+
     session: Session
     job: ClaimedJob
     heartbeat: Heartbeat
+    writer: BackgroundWriter
     stop: threading.Event
     pending: list[tuple[str, int, float]] = field(default_factory=list)
     oldest: float = 0.0
 
     def check(self, on_stop: Callable[[], None] | None = None) -> None:
         """Between steps: raise `_Stop` on stop / lost / cancel (`on_stop` runs first
-        on stop: the stop checkpoint); flush metrics that waited long enough."""
+        on stop: the stop checkpoint), or the error of a background write; hand over
+        metrics that waited long enough."""
+        self.writer.check()
         if self.stop.is_set():
+            self.writer.drain()
             if on_stop is not None:
                 on_stop()
-            self.flush()
+            self.flush(wait=True)
             release(self.session, self.job.job_id, self.job.lease_epoch)
             raise _Stop(Outcome.RELEASED)
         state = self.heartbeat.state
         if state == LeaseState.LOST:
             raise _Stop(Outcome.LOST)
         if state == LeaseState.CANCEL_REQUESTED:
-            self.flush()
+            self.writer.drain()
+            self.flush(wait=True)
             finish(self.session, self.job.job_id, self.job.lease_epoch, JobStatus.CANCELLED)
             raise _Stop(Outcome.CANCELLED)
         if self.pending and time.monotonic() - self.oldest > METRIC_FLUSH_S:
@@ -118,11 +127,18 @@ class _Lease:
         if len(self.pending) >= METRIC_BATCH:
             self.flush()
 
-    def flush(self) -> None:
-        if self.pending:
-            queue_write_metrics(self.session, self.job.job_id, self.job.lease_epoch,
-                                self.pending)
-            self.pending = []
+    def flush(self, *, wait: bool = False) -> None:
+        """Write the buffered points: in the background, or here after what the writer
+        holds (`wait`)."""
+        points = self.take()
+        if not points:
+            return
+        job_id, epoch = self.job.job_id, self.job.lease_epoch
+        if wait:
+            self.writer.drain()
+            queue_write_metrics(self.session, job_id, epoch, points)
+        else:
+            self.writer.submit(lambda s: queue_write_metrics(s, job_id, epoch, points))
 
     def take(self) -> list[tuple[str, int, float]]:
         points, self.pending = self.pending, []
@@ -138,8 +154,8 @@ def run_job(db: Database, job: ClaimedJob, settings: RunSettings | None = None, 
     beat = Heartbeat(db, job.job_id, job.lease_epoch, lease_s=settings.lease_s,
                      interval_s=settings.heartbeat_s, worker_id=worker_id)
     try:
-        with beat:
-            lease = _Lease(session, job, beat, stop or threading.Event())
+        with beat, BackgroundWriter(db) as writer:
+            lease = _Lease(session, job, beat, writer, stop or threading.Event())
             try:
                 _train(session, job, lease, settings)
                 return Outcome.SUCCEEDED
@@ -148,12 +164,13 @@ def run_job(db: Database, job: ClaimedJob, settings: RunSettings | None = None, 
             except LeaseLost:
                 return Outcome.LOST
             except _Fail as failure:
-                return _fail(session, job, failure.code, failure.message)
+                return _fail(session, job, writer, failure.code, failure.message)
             except Exception as exc:  # the job's fault or the engine's: fail it, keep going
                 if _is_out_of_memory(exc):
-                    return _fail(session, job, "out_of_memory", _oom_message(exc, settings))
+                    return _fail(session, job, writer, "out_of_memory",
+                                 _oom_message(exc, settings))
                 log.exception("job %s crashed", job.job_id)
-                return _fail(session, job, "training_error",
+                return _fail(session, job, writer, "training_error",
                              f"{type(exc).__name__}: {exc}"[:2000])
     finally:
         session.close()
@@ -178,8 +195,13 @@ def _free_device_memory() -> None:
     engine.cuda.empty_cache()
 
 
-def _fail(session: Session, job: ClaimedJob, code: str, message: str) -> Outcome:
+def _fail(session: Session, job: ClaimedJob, writer: BackgroundWriter, code: str,
+          message: str) -> Outcome:
     session.rollback()
+    try:
+        writer.drain()  # what was handed over commits first (or the lease is gone)
+    except LeaseLost:
+        return Outcome.LOST
     log.warning("job %s failed: %s: %s", job.job_id, code, message)
     try:
         finish(session, job.job_id, job.lease_epoch, JobStatus.FAILED, error_code=code,
@@ -255,17 +277,29 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
     early_stopped = False
     throughput: float | None = None
 
-    def checkpoint(kind: str, summary: dict[str, float] | None = None) -> None:
-        blob = engine.serialization.to_bytes({
+    def checkpoint(kind: str, summary: dict[str, float] | None = None, *,
+                   wait: bool = False) -> None:
+        """Snapshot the training state here; serialize and store it in the background
+        (or here, after the writer's queue, with `wait`)."""
+        state = _snapshot({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else {},
             "rng": engine.get_rng_state(),
             "data": {"epoch": step // plan.steps_per_epoch, "step": step}})
-        outputs.save_checkpoint(
-            session, job.job_id, job.lease_epoch, step=step,
-            epoch=step // plan.steps_per_epoch, data=blob, kind=kind, metrics=lease.take(),
-            summary=summary, score=score_of(spec, summary) if summary else None,
-            keep=settings.checkpoints_kept)
+        at, points = step, lease.take()
+
+        def write(s: Session) -> None:
+            outputs.save_checkpoint(
+                s, job.job_id, job.lease_epoch, step=at, epoch=at // plan.steps_per_epoch,
+                data=engine.serialization.to_bytes(state), kind=kind, metrics=points,
+                summary=summary, score=score_of(spec, summary) if summary else None,
+                keep=settings.checkpoints_kept)
+
+        if wait:
+            lease.writer.drain()
+            write(session)
+        else:
+            lease.writer.submit(write)
 
     def report() -> None:
         lease.heartbeat.report(Progress(step, step // plan.steps_per_epoch,
@@ -285,7 +319,7 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
                 continue
             if step >= plan.total_steps:
                 break
-            lease.check(on_stop=lambda: checkpoint("stop"))
+            lease.check(on_stop=lambda: checkpoint("stop", wait=True))
             if deadline is not None and time.monotonic() > deadline:
                 raise _Fail("max_runtime_exceeded", f"the job ran longer than its "
                             f"max_runtime_seconds ({spec.max_runtime_seconds}) at step {step}")
@@ -321,7 +355,7 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
             _scheduler_epoch_step(spec, scheduler, summary)
         for point in points:
             lease.add(*point)
-        lease.check(on_stop=lambda: checkpoint("stop"))
+        lease.check(on_stop=lambda: checkpoint("stop", wait=True))
         if stopper is not None and stopper.update(summary, model):
             early_stopped = True
             break
@@ -344,9 +378,23 @@ def _complete(session: Session, job: ClaimedJob, model: Any, stopper: EarlyStopp
             summary = {stopper.monitor: stopper.best} if stopper.best is not None else {}
     weights = engine.serialization.to_bytes(
         {k: v.detach().to("cpu") for k, v in state.items()})
+    lease.writer.drain()
     outputs.complete(session, job.job_id, job.lease_epoch, step=step, epoch=epoch,
                      weights=weights, metrics=lease.take(), summary=summary,
                      score=score_of(spec, summary), payload=extra)
+
+
+def _snapshot(obj: Any) -> Any:
+    """A copy of a (nested) state dict that training can no longer change: tensors are
+    copied (to the host from a GPU), containers rebuilt."""
+    if isinstance(obj, engine.Tensor):
+        tensor = obj.detach()
+        return tensor.clone() if tensor.device.type == "cpu" else tensor.to("cpu")
+    if isinstance(obj, dict):
+        return type(obj)((k, _snapshot(v)) for k, v in obj.items())
+    if isinstance(obj, list | tuple):
+        return type(obj)(_snapshot(v) for v in obj)
+    return obj
 
 
 def _interval(spec: JobSpec) -> str:

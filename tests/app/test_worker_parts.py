@@ -21,6 +21,7 @@ from app.queue.wakeup import Waiter
 from app.services.jobs import cancel_job
 from app.worker.heartbeat import Heartbeat, Progress
 from app.worker.outputs import save_checkpoint
+from app.worker.writer import BackgroundWriter
 from tests.app.conftest import ScratchDatabase, TeamHandle
 from tests.app.helpers import create_dataset, mlp_job, submit
 
@@ -144,3 +145,27 @@ def test_retention_keeps_the_latest_k_and_the_best(
         save_checkpoint(session, job_id, job.lease_epoch + 1, step=70, epoch=7,
                         data=b"x", keep=3)
     assert kept(session, job_id) == [20, 40, 50, 60]
+
+
+def test_the_background_writer_keeps_order_and_hands_back_the_first_error(
+        db: Database) -> None:
+    done: list[int] = []
+
+    def write(i: int) -> Callable[[Session], None]:
+        def run(_session: Session) -> None:
+            time.sleep(0.01)
+            if i == 3:
+                raise LeaseLost(uuid.uuid4(), 1)
+            done.append(i)
+        return run
+
+    with BackgroundWriter(db, depth=2) as writer:
+        for i in range(3):
+            writer.submit(write(i))
+        writer.drain()
+        assert done == [0, 1, 2]
+        writer.submit(write(3))
+        writer.submit(write(4))  # skipped: an earlier write failed
+        with pytest.raises(LeaseLost):
+            writer.drain()
+    assert done == [0, 1, 2]
