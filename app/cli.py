@@ -213,7 +213,9 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             lease_s=settings.lease_seconds, heartbeat_s=settings.heartbeat_seconds,
             max_attempts=settings.max_attempts,
             reap_interval_s=settings.reap_interval_seconds,
-            checkpoints_kept=settings.checkpoints_kept, once=args.once), stop=stop)
+            checkpoints_kept=settings.checkpoints_kept,
+            epoch_checkpoint_min_interval_s=settings.epoch_checkpoint_min_interval_seconds,
+            once=args.once), stop=stop)
     finally:
         db.dispose()
     print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no jobs", flush=True)

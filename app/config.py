@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     reap_interval_seconds: float = Field(
         5.0, gt=0, description="How often the API and each worker return jobs with "
         "expired leases to the queue.")
+    epoch_checkpoint_min_interval_seconds: float = Field(
+        30.0, ge=0, description="An epoch's end is checkpointed only when the job's last "
+        "checkpoint is at least this old (0: every epoch), so that jobs with short epochs "
+        "train instead of checkpointing; a crash then loses at most this much work. "
+        "A spec's `checkpoint_every_steps` is always honoured.")
     checkpoints_kept: int = Field(
         3, ge=1, description="Resumable checkpoints kept per job: the latest this many, "
         "plus the best by the validation metric.")

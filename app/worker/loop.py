@@ -37,6 +37,7 @@ class WorkerSettings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     reap_interval_s: float = 5.0
     checkpoints_kept: int = 3
+    epoch_checkpoint_min_interval_s: float = 30.0
     once: bool = False  # stop when the queue is empty
 
 
@@ -81,7 +82,9 @@ def run_worker(db: Database, settings: WorkerSettings | None = None, *,
     devices = ["cpu", "cuda"] if kind == "cuda" else ["cpu"]
     run_settings = RunSettings(device=device, lease_s=settings.lease_s,
                                heartbeat_s=settings.heartbeat_s,
-                               checkpoints_kept=settings.checkpoints_kept)
+                               checkpoints_kept=settings.checkpoints_kept,
+                               epoch_checkpoint_min_interval_s=(
+                                   settings.epoch_checkpoint_min_interval_s))
     counts: dict[Outcome, int] = {}
     session = db.session()
     waiter = Waiter(db.engine.url.render_as_string(hide_password=False), stop)

@@ -7,9 +7,10 @@ at once and writes nothing, `cancel_requested` ends the job cancelled. A `stop` 
 (SIGTERM) checkpoints, then releases the lease (re-queued without counting the attempt).
 
 Checkpoints hold the model, optimizer and scheduler state, the RNG state and the data
-position; they are taken every `checkpoint_every_steps` steps (`periodic`), at each
-epoch's end but the last (`epoch`) and on stop (`stop`); the last epoch ends in the
-final transaction. Each epoch's shuffle is seeded with `seed + epoch`, so a resumed
+position; they are taken every `checkpoint_every_steps` steps (`periodic`), at an
+epoch's end (`epoch`: the first, then those at least `epoch_checkpoint_min_interval_s`
+after the previous checkpoint; never the last) and on stop (`stop`); the last epoch
+ends in the final transaction. Each epoch's shuffle is seeded with `seed + epoch`, so a resumed
 run skips the batches already done and sees exactly the rest: on the CPU it ends
 bitwise-identical to an uninterrupted run. (A resumed epoch's `train_loss` covers its
 remaining batches only.)
@@ -71,6 +72,7 @@ class RunSettings:
     lease_s: float = 30.0
     heartbeat_s: float = 5.0
     checkpoints_kept: int = outputs.DEFAULT_KEEP
+    epoch_checkpoint_min_interval_s: float = 30.0  # an epoch's end checkpoints if older
 
 
 class _Stop(Exception):  # noqa: N818 - control flow inside the runner
@@ -287,6 +289,7 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
             "rng": engine.get_rng_state(),
             "data": {"epoch": step // plan.steps_per_epoch, "step": step}})
         at, points = step, lease.take()
+        last_checkpoint[0] = time.monotonic()
 
         def write(s: Session) -> None:
             outputs.save_checkpoint(
@@ -306,6 +309,7 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
                                         plan.total_steps, throughput))
 
     summary: dict[str, float] = {}
+    last_checkpoint = [-math.inf]  # the first epoch's end always checkpoints
     report()
     for epoch in range(first_epoch, plan.epochs):
         generator.manual_seed(seed + epoch)
@@ -359,7 +363,9 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
         if stopper is not None and stopper.update(summary, model):
             early_stopped = True
             break
-        if epoch + 1 < plan.epochs and step < plan.total_steps:
+        due = (time.monotonic() - last_checkpoint[0]
+               >= settings.epoch_checkpoint_min_interval_s)
+        if due and epoch + 1 < plan.epochs and step < plan.total_steps:
             checkpoint(EPOCH_KIND, summary)  # the last epoch's state is the final one
     _complete(session, job, model, stopper if early_stopped else None, spec, step,
               epoch + 1, lease, summary)

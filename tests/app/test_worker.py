@@ -20,7 +20,7 @@ import engine
 from app.db import Database
 from app.models import Job, utcnow
 from app.queue import DEFAULT_LEASE_S, claim, reap
-from app.worker.runner import Outcome, run_job
+from app.worker.runner import Outcome, RunSettings, run_job
 from tests.app.conftest import TeamHandle
 from tests.app.helpers import create_dataset, linear, mlp_job, submit
 from tests.app.worker_helpers import (
@@ -233,3 +233,14 @@ def test_early_stopping_and_requested_metrics(client: Any, team: TeamHandle,
               get(client, team, f"{path}/metrics").json()["series"]}
     assert len(series["train_loss"]) == 3 and len(series["train_accuracy"]) == 3
     assert 0.0 <= series["train_accuracy"][-1]["value"] <= 1.0
+
+
+def test_short_epochs_are_checkpointed_at_most_once_per_interval(
+        client: Any, team: TeamHandle, session: Session, db: Database) -> None:
+    job = long_job(client, team, epochs=6, checkpoint_every_steps=None)
+    claimed = claim(session, "w1", ["cpu"])
+    assert claimed is not None
+    settings = RunSettings(epoch_checkpoint_min_interval_s=3600)
+    assert run_job(db, claimed, settings) == Outcome.SUCCEEDED
+    items = get(client, team, f"/v1/jobs/{job['id']}/checkpoints").json()["items"]
+    assert sorted((c["kind"], c["epoch"]) for c in items) == [("epoch", 1), ("weights", 6)]

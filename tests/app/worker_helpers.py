@@ -15,6 +15,8 @@ from tests.app.conftest import TeamHandle
 from tests.app.helpers import create_dataset, linear, mlp_job, submit
 
 ROOT = Path(__file__).resolve().parents[2]
+# Every epoch's end is checkpointed (the tests count checkpoints and resume from them).
+EVERY_EPOCH = {"TRAINFORGE_EPOCH_CHECKPOINT_MIN_INTERVAL_SECONDS": "0"}
 # Short leases so that fault tests see expiry, reaping and cancellation in seconds.
 FAST_LEASES = {"TRAINFORGE_LEASE_SECONDS": "2", "TRAINFORGE_HEARTBEAT_SECONDS": "0.4",
                "TRAINFORGE_REAP_INTERVAL_SECONDS": "0.3", "TRAINFORGE_POLL_SECONDS": "0.1"}
@@ -31,7 +33,8 @@ def blobs(rows: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def run_worker(database_url: str, *extra: str, timeout: float = 120,
                env: dict[str, str] | None = None) -> str:
     """Run `worker --once` to the end of the queue; returns its output."""
-    env = {**os.environ, "TRAINFORGE_DATABASE_URL": database_url, **(env or {})}
+    env = {**os.environ, **EVERY_EPOCH, "TRAINFORGE_DATABASE_URL": database_url,
+           **(env or {})}
     done = subprocess.run([sys.executable, "-m", "app.cli", "worker", "--once",
                            "--device", "cpu", "--name", "test", *extra],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -70,7 +73,8 @@ def all_events(client: Any, team: TeamHandle, path: str) -> list[dict[str, Any]]
 def start_worker(database_url: str, *extra: str, name: str = "bg",
                  env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """A background worker process (stop it with SIGTERM, or `stop_worker`)."""
-    env = {**os.environ, "TRAINFORGE_DATABASE_URL": database_url, **(env or {})}
+    env = {**os.environ, **EVERY_EPOCH, "TRAINFORGE_DATABASE_URL": database_url,
+           **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--device", "cpu",
                              "--name", name, "--poll", "0.1", *extra], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
