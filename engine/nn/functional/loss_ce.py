@@ -224,7 +224,7 @@ class _CrossEntropy(Op):
         self.save_inputs(0)
         self.safe, self.valid, self.count = safe, valid, count
         logp = self.logp = _log_softmax_array(x, 1)
-        picked = xp.take_along_axis(logp, safe[:, None], axis=1)[:, 0]
+        picked = logp[xp.arange(logp.shape[0]), safe]
         total = xp.where(valid, -picked, 0.0).sum()
         if count is None:
             return total
