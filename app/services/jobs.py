@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, aliased
 
-from app.db import read_connection, transaction
+from app.db import HotRead, transaction
 from app.errors import Conflict, NotFound
 from app.models import ApiKey, Job, JobMetric, JobStatus
 from app.services import job_states, keys
@@ -101,11 +101,12 @@ _VIEW_COLUMNS = [Job.__table__.c[name] for name in (
 # One statement per poll: the caller's key (with its team) outer-joined to the job of
 # that team, with its queue position. No row: the key is unknown or revoked (401); a row
 # without a job: no such job for this team (404, the same for another team's job).
-_AUTH_AND_JOB = (
+_AUTH_AND_JOB = HotRead(
     select(*keys.AUTH_COLUMNS, *_VIEW_COLUMNS, _POSITION.label("queue_position"))
     .select_from(keys.AUTH_FROM.outerjoin(Job, and_(Job.id == bindparam("job_id"),
                                                     Job.team_id == ApiKey.team_id)))
     .where(keys.AUTH_WHERE))
+_HOT_LATEST_METRICS = HotRead(_LATEST_METRICS)
 
 
 def read_job(engine: Engine, presented: str | None, job_id: uuid.UUID, *,
@@ -114,10 +115,12 @@ def read_job(engine: Engine, presented: str | None, job_id: uuid.UUID, *,
     its queue position and (for a job that ran) its latest metrics, in one statement or
     two. Unauthorized for a bad key, NotFound for a job the key's team does not own."""
     digest = keys.digest_of(presented)
-    with read_connection(engine) as conn:
-        row = conn.execute(_AUTH_AND_JOB, {"digest": digest, "job_id": job_id}).first()
-        found = row is not None and row.id is not None
-        metrics = latest_metrics(conn, row) if found else {}
+    row = _AUTH_AND_JOB.first(engine, {"digest": digest, "job_id": job_id})
+    found = row is not None and row.id is not None
+    metrics: dict[str, tuple[int, float]] = {}
+    if found and not _never_ran(row):
+        metrics = {r.name: (r.step, r.value)
+                   for r in _HOT_LATEST_METRICS.rows(engine, {"job_id": row.id})}
     keys.principal_of(engine, row, digest, touch_interval_s=touch_interval_s)
     if not found:
         raise NotFound(NOT_FOUND)
@@ -146,10 +149,14 @@ def queue_position(session: Session, job: Job) -> int | None:
     return session.scalar(_POSITION_OF, {"job_id": job.id})
 
 
+def _never_ran(job: Any) -> bool:
+    return job.status == JobStatus.QUEUED and job.attempts == 0
+
+
 def latest_metrics(conn: Session | Connection, job: Any) -> dict[str, tuple[int, float]]:
     """{name: (step, value)} at each metric's latest step."""
-    if job.status == JobStatus.QUEUED and job.attempts == 0:
-        return {}  # never ran: nothing recorded yet
+    if _never_ran(job):
+        return {}  # nothing recorded yet
     rows = conn.execute(_LATEST_METRICS, {"job_id": job.id})
     return {name: (step, value) for name, step, value in rows}
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, bindparam, func, join, select, update
 from sqlalchemy.orm import Session
 
-from app.db import read_connection, transaction, write_connection
+from app.db import HotRead, transaction, write_connection
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized
 from app.models import ApiKey, Team, utcnow
 
@@ -69,7 +69,7 @@ AUTH_COLUMNS = (ApiKey.id.label("auth_key_id"), ApiKey.key_hash.label("auth_key_
                 Team.id.label("auth_team_id"), Team.name.label("auth_team_name"))
 AUTH_FROM = join(ApiKey, Team, Team.id == ApiKey.team_id)
 AUTH_WHERE = and_(ApiKey.key_hash == bindparam("digest"), ApiKey.revoked_at.is_(None))
-_ACTIVE_KEY = select(*AUTH_COLUMNS).select_from(AUTH_FROM).where(AUTH_WHERE)
+_ACTIVE_KEY = HotRead(select(*AUTH_COLUMNS).select_from(AUTH_FROM).where(AUTH_WHERE))
 _TOUCH = (update(ApiKey.__table__).where(ApiKey.__table__.c.id == bindparam("key_id"))
           .values(last_used_at=bindparam("now")))
 
@@ -102,8 +102,7 @@ def authenticate(bind: Session | Engine, presented: str | None, *,
     """The principal for a presented key; Unauthorized if unknown or revoked."""
     digest = digest_of(presented)
     engine = bind if isinstance(bind, Engine) else bind.get_bind()
-    with read_connection(engine) as conn:
-        row = conn.execute(_ACTIVE_KEY, {"digest": digest}).first()
+    row = _ACTIVE_KEY.first(engine, {"digest": digest})
     return principal_of(engine, row, digest, touch_interval_s=touch_interval_s)
 
 
