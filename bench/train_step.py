@@ -3,9 +3,10 @@ side by side in one run, plus the ideal: the same MLP as plain NumPy with preall
 buffers. Each row also shows the fraction of this machine's measured float32 GEMM rate
 the step achieves.
 
-The steps of one row are timed interleaved (a few calls of each in turn, repeated), so a
-change in the machine's load during the run weighs on all of them alike; the load
-average before and after is printed with the table.
+Each step is timed in its own block (not interleaved with the others: the idle threads
+of one library's thread pool, OpenBLAS's or PyTorch's OpenMP, keep spinning for a while
+and slow the other library's next calls). The load average before and after the run is
+printed with the table: on a busy machine the numbers say little.
 
 Run: `.venv/bin/python bench/train_step.py`
 """
@@ -41,24 +42,6 @@ def median_time(step, repeat: int = 30, warmup: int = 5) -> float:
         step()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def interleaved_medians(steps, rounds: int = 10, calls: int = 4, warmup: int = 5) -> list:
-    """Median time per call of each step: each in turn runs one untimed call (the other
-    library's idle threads may still be spinning) and then `calls` timed ones, `rounds`
-    times over."""
-    for step in steps:
-        for _ in range(warmup):
-            step()
-    times: list[list[float]] = [[] for _ in steps]
-    for _ in range(rounds):
-        for step, ts in zip(steps, times):
-            step()
-            for _ in range(calls):
-                t0 = time.perf_counter()
-                step()
-                ts.append(time.perf_counter() - t0)
-    return [statistics.median(ts) for ts in times]
 
 
 def load() -> str:
@@ -186,16 +169,17 @@ def main() -> None:
           f"{'eng %GEMM':>9}")
     print(load())
     for batch in (32, 256):
-        e, t, tf, ideal = interleaved_medians([
-            framework_step(engine, mlp, batch), framework_step(torch, mlp, batch),
-            framework_step(torch, mlp, batch, fused=True), NumpyMLP(batch).step])
+        e = median_time(framework_step(engine, mlp, batch))
+        t = median_time(framework_step(torch, mlp, batch))
+        tf = median_time(framework_step(torch, mlp, batch, fused=True))
+        ideal = median_time(NumpyMLP(batch).step)
         frac = mlp_flops(batch) / e / rate
         print(f"{f'MLP 784-512-512-10 Adam b={batch}':34} {e * 1e3:7.2f}ms {t * 1e3:7.2f}ms "
               f"{tf * 1e3:7.2f}ms {ideal * 1e3:7.2f}ms {e / t:6.2f} {frac:9.0%}")
     shape = (1, 28, 28)
-    e, t, tf = interleaved_medians([
-        framework_step(engine, cnn, 64, shape), framework_step(torch, cnn, 64, shape),
-        framework_step(torch, cnn, 64, shape, fused=True)], rounds=5, calls=2, warmup=3)
+    e = median_time(framework_step(engine, cnn, 64, shape), repeat=10)
+    t = median_time(framework_step(torch, cnn, 64, shape), repeat=10)
+    tf = median_time(framework_step(torch, cnn, 64, shape, fused=True), repeat=10)
     print(f"{'CNN 2x(conv+pool) b=64 1x28x28':34} {e * 1e3:7.2f}ms {t * 1e3:7.2f}ms "
           f"{tf * 1e3:7.2f}ms {'-':>9} {e / t:6.2f} {'-':>9}")
     print(load())

@@ -17,9 +17,9 @@ driver runs it three ways, all with the same float32 operations in the same orde
 
 The CPU updates of one group (single parameters and batches) run together at the end of
 the group: when they hold at least `PARALLEL_MIN_NUMEL` elements they are cut into
-contiguous parts of about equal size, one per thread of `_threads` (NumPy releases the
-GIL in ufunc loops), each with its own scratch arrays; being elementwise, the results
-are bitwise those of one thread.
+contiguous chunks that the threads of `_threads` take in turn (NumPy releases the GIL
+in ufunc loops), each thread with its own scratch arrays; being elementwise, the results
+are bitwise those of one thread. One thread (no helpers) is the default.
 
 `foreach=None` (default) batches CPU parameters of at most `FOREACH_MAX_NUMEL` elements,
 `foreach=True` batches every CPU parameter, `foreach=False` never batches.
