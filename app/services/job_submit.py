@@ -7,9 +7,10 @@ job first created (a replay); with a different body, 409. Concurrent submissions
 one key race to insert; the unique constraint on (team_id, idempotency_key) lets one
 win, and the losers, on IntegrityError, return the winner's job.
 
-Validation (model build, dummy forward/backward) runs outside any transaction; the
-insert transaction then re-reads the datasets with a key-share lock (PostgreSQL), so a
-concurrent dataset delete either sees the new job (409 there) or wins first (422 here).
+Validation (model build, dummy forward/backward) runs outside any transaction, its
+report cached for the same spec on datasets of the same metadata. The insert's foreign
+keys then key-share lock the datasets (PostgreSQL), so a concurrent dataset delete
+either sees the new job (409 there) or wins first (a foreign-key violation: 422 here).
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.db import read_connection, transaction
+from app.db import HotRead, transaction
 from app.errors import Conflict
 from app.models import Dataset, Job, JobEvent, JobStatus, utcnow
 from app.queue.wakeup import notify_queued
@@ -92,7 +93,9 @@ def submit_job(session: Session, team_id: uuid.UUID, body: JobCreate, settings: 
                 existing = _by_key(session, team_id, idempotency_key)
                 if existing is not None:
                     return Submission(view=_same_request(session, existing, digest))
-            _lock_datasets(session, team_id, body)
+            # The foreign keys of the INSERT key-share lock the dataset rows, so a
+            # concurrent delete either sees this job (409 there) or wins first (a
+            # foreign-key violation here, answered 422 below).
             conn = session.connection()
             position = conn.execute(_INSERT_JOB, {
                 **job, "new_priority": job["priority"], "new_created_at": job["created_at"],
@@ -106,6 +109,7 @@ def submit_job(session: Session, team_id: uuid.UUID, body: JobCreate, settings: 
             notify_queued(session)
             return Submission(view=JobView(SimpleNamespace(**job), position), created=True)
     except IntegrityError:
+        _check_datasets_exist(session, team_id, body)
         if idempotency_key is None:
             raise
         replay = _replay(session, team_id, idempotency_key, digest)
@@ -169,27 +173,25 @@ def _replay(session: Session, team_id: uuid.UUID, key: str, digest: str) -> JobV
 
 # Statements built once (submission is a hot path). The training and validation dataset
 # ids are two plain parameters (the second may be NULL), not an expanding IN list, so the
-# statements are compiled once and prepared by the server.
-_THE_DATASETS = and_(or_(Dataset.id == bindparam("train_id"),
-                         Dataset.id == bindparam("validation_id")),
-                     Dataset.team_id == bindparam("team_id"))
-_DATASET_INFO = select(Dataset.id, Dataset.rows, Dataset.input_shape, Dataset.target_shape,
-                       Dataset.target_dtype, Dataset.num_classes).where(_THE_DATASETS)
-_LOCK_DATASETS = (select(Dataset.id).where(_THE_DATASETS)
-                  .with_for_update(read=True, key_share=True))
+# statement is compiled once and prepared by the server.
+_DATASET_INFO = HotRead(
+    select(Dataset.id, Dataset.rows, Dataset.input_shape, Dataset.target_shape,
+           Dataset.target_dtype, Dataset.num_classes)
+    .where(or_(Dataset.id == bindparam("train_id"), Dataset.id == bindparam("validation_id")),
+           Dataset.team_id == bindparam("team_id")))
 _DATASET_FIELDS = ("dataset_id", "validation_dataset_id")
 
 
-def _dataset_params(team_id: uuid.UUID, body: JobCreate) -> dict[str, Any]:
-    return {"train_id": body.dataset_id, "validation_id": body.validation_dataset_id,
-            "team_id": team_id}
+def _dataset_rows(session: Session, team_id: uuid.UUID, body: JobCreate) -> dict[uuid.UUID, Any]:
+    rows = _DATASET_INFO.rows(session.get_bind(), {
+        "train_id": body.dataset_id, "validation_id": body.validation_dataset_id,
+        "team_id": team_id})
+    return {row.id: row for row in rows}
 
 
 def _dataset_infos(session: Session, team_id: uuid.UUID, body: JobCreate
                    ) -> tuple[DatasetInfo, DatasetInfo | None]:
-    with read_connection(session) as conn:
-        rows = {row.id: row for row in conn.execute(
-            _DATASET_INFO, _dataset_params(team_id, body))}
+    rows = _dataset_rows(session, team_id, body)
     infos: dict[str, DatasetInfo | None] = {}
     for field in _DATASET_FIELDS:
         dataset_id = getattr(body, field)
@@ -208,12 +210,10 @@ def _dataset_infos(session: Session, team_id: uuid.UUID, body: JobCreate
     return train, infos["validation_dataset_id"]
 
 
-def _lock_datasets(session: Session, team_id: uuid.UUID, body: JobCreate) -> None:
-    """Key-share lock the datasets (PostgreSQL) so they cannot be deleted under the new job;
-    422 if one was deleted since validation."""
-    found = set(session.connection().scalars(_LOCK_DATASETS,
-                                             _dataset_params(team_id, body)))
+def _check_datasets_exist(session: Session, team_id: uuid.UUID, body: JobCreate) -> None:
+    """422 if a dataset of the job was deleted since its validation."""
+    rows = _dataset_rows(session, team_id, body)
     for field in _DATASET_FIELDS:
         dataset_id = getattr(body, field)
-        if dataset_id is not None and dataset_id not in found:
+        if dataset_id is not None and dataset_id not in rows:
             raise SpecInvalid((field,), "no dataset with this id", type="not_found")

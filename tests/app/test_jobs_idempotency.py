@@ -126,14 +126,18 @@ def test_racing_inserts_lose_to_the_unique_constraint_and_replay(
     db = Database.from_settings(settings)
     team_id = __import__("uuid").UUID(team.id)
     in_transaction = threading.Barrier(threads)
-    lock_datasets = job_submit._lock_datasets
+    by_key = job_submit._by_key
+    lookups = threading.local()
 
-    def lock_then_wait(*args: object) -> None:
-        lock_datasets(*args)  # type: ignore[arg-type]
-        if database.engine.dialect.name == "postgresql":  # SQLite serializes writers
-            in_transaction.wait(timeout=10)
+    def look_then_wait(*args: object) -> object:
+        found = by_key(*args)  # type: ignore[arg-type]
+        lookups.count = getattr(lookups, "count", 0) + 1
+        # The second look-up of a thread is the one in its write transaction.
+        if lookups.count == 2 and database.engine.dialect.name == "postgresql":
+            in_transaction.wait(timeout=10)  # (SQLite serializes writers)
+        return found
 
-    monkeypatch.setattr(job_submit, "_lock_datasets", lock_then_wait)
+    monkeypatch.setattr(job_submit, "_by_key", look_then_wait)
     lost_races = Counter[str]()
     replay = job_submit._replay
 

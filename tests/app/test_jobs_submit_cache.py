@@ -1,16 +1,20 @@
 """Submission reuses the report of a spec already validated on datasets of the same
 metadata (an LRU), and never where the answer could differ: other row counts, other
-limits, or a token model on other token ids."""
+limits, or a token model on other token ids. A dataset deleted after validation is
+still caught (by the insert's foreign key)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, func, select
 
+from app.models import Dataset, Job
 from app.spec import validate
-from tests.app.conftest import TeamHandle, TestClient
+from tests.app.conftest import ScratchDatabase, TeamHandle, TestClient
 from tests.app.helpers import XOR, create_dataset, error_of, first_loc, linear, mlp_job, submit
 
 
@@ -96,3 +100,26 @@ def test_the_cache_is_bounded(client: TestClient, team: TeamHandle,
     for epochs in (1, 2, 3, 1):
         submit(client, team.headers, mlp_job(xor, epochs=epochs))
     assert len(validate.REPORTS._reports) == 2
+
+
+def test_a_dataset_deleted_after_validation_is_a_422_and_nothing_is_queued(
+    client: TestClient, team: TeamHandle, database: ScratchDatabase,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.services import job_submit
+
+    xor = create_dataset(client, team.headers)
+    validated = job_submit.validate_cached
+
+    def validate_then_delete(*args: Any, **kwargs: Any) -> Any:
+        report = validated(*args, **kwargs)
+        with database.engine.begin() as conn:  # no job uses it yet: deletable
+            conn.execute(delete(Dataset).where(Dataset.id == uuid.UUID(xor)))
+        return report
+
+    monkeypatch.setattr(job_submit, "validate_cached", validate_then_delete)
+    response = client.post("/v1/jobs", json=mlp_job(xor), headers=team.headers)
+    error_of(response, 422, "validation_failed")
+    assert first_loc(response) == ["body", "dataset_id"]
+    with database.engine.connect() as conn:
+        assert conn.scalar(select(func.count()).select_from(Job)) == 0
