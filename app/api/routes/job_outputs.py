@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
+from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import StringConstraints
 
-from app.api.deps import CurrentTeam, SessionDep, current_team
+from app.api.deps import CurrentTeam, SessionDep, SettingsDep, current_team, in_thread
 from app.api.routes.jobs import json_response
 from app.api.routing import api_router
+from app.db import Database
 from app.schemas.common import error_responses
 from app.schemas.job_outputs import (
     CheckpointOut,
@@ -21,7 +27,7 @@ from app.schemas.job_outputs import (
     MetricSeries,
     MetricsOut,
 )
-from app.services import job_outputs
+from app.services import job_outputs, job_stream
 
 router = api_router(prefix="/v1/jobs/{job_id}", tags=["jobs"], responses=error_responses(401),
                     dependencies=[Depends(current_team)])
@@ -99,3 +105,70 @@ def get_weights(job_id: uuid.UUID, principal: CurrentTeam, session: SessionDep,
     return Response(weights.data, media_type="application/octet-stream", headers={
         "X-Checksum-SHA256": weights.sha256, "ETag": f'"{weights.sha256}"',
         "Content-Disposition": f'attachment; filename="{job_id}.safetensors"'})
+
+
+STREAM_POLL_S = 0.5  # how often an open stream looks for new rows
+STREAM_KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing it
+SSE_EVENT_SCHEMA = {
+    "type": "object", "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "pattern": r"^e[0-9]+\.m[0-9]+$",
+               "description": "Send it back as `Last-Event-ID` to resume after it."},
+        "event": {"type": "string", "enum": ["status", "checkpoint", "log", "metric", "end"]},
+        "data": {"type": "string", "description": "JSON: an event `{type, payload, "
+                 "created_at}`, a metric point `{name, step, value}`, or `{status}` at the "
+                 "end."}},
+    "example": {"id": "e3.m120", "event": "metric",
+                "data": "{\"name\":\"loss\",\"step\":40,\"value\":0.12}"},
+}
+
+
+@router.get(
+    "/events/stream", summary="Follow a job live (server-sent events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
+                     "description": "`event: status | checkpoint | log | metric`, then "
+                     "`event: end` when the job has ended."},
+               **error_responses(400, 404, 422)},
+    description="A `text/event-stream` of the job's lifecycle events (`status` for status "
+    "changes, `checkpoint` for checkpoints saved, `log` for the rest) and metric points "
+    "(`metric`: name, step, value), oldest first, ending with `end` once the job has "
+    "ended and everything was sent. Every message has an `id`; reconnect with "
+    "`Last-Event-ID: <id>` to continue after it. Try `curl -N -H \"$AUTH\" "
+    "$TF/v1/jobs/$JOB/events/stream`.",
+)
+async def stream_events(
+        job_id: uuid.UUID, principal: CurrentTeam, request: Request, settings: SettingsDep,
+        last_event_id: Annotated[str | None, Header(max_length=100)] = None,
+) -> StreamingResponse:
+    db = request.app.state.db
+    read = partial(_read_stream, db, principal.team_id, job_id)
+    first = await in_thread(settings, read, job_stream.Cursor.parse(last_event_id))
+
+    async def messages() -> AsyncIterator[bytes]:
+        batch, quiet_since = first, time.monotonic()
+        while True:
+            for message in batch.messages:
+                yield message.encode()  # waits while the client is slow to read
+            if batch.finished:
+                yield job_stream.end_message(batch)
+                return
+            if batch.messages:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > STREAM_KEEPALIVE_S:
+                quiet_since = time.monotonic()
+                yield b": keep-alive\n\n"
+            if not batch.more:
+                if await request.is_disconnected():
+                    return
+                await asyncio.sleep(STREAM_POLL_S)
+            batch = await in_thread(settings, read, batch.cursor)
+
+    return StreamingResponse(messages(), media_type="text/event-stream", headers={
+        "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _read_stream(db: Database, team_id: uuid.UUID, job_id: uuid.UUID,
+                 cursor: job_stream.Cursor) -> job_stream.Batch:
+    with db.session() as session:
+        return job_stream.read_batch(session, team_id, job_id, cursor)
