@@ -8,6 +8,10 @@ postgres@127.0.0.1), migrates it, starts `uvicorn app.main:create_app` in a subp
 127.0.0.1, creates a team, a key and a small dataset, measures, then stops the server and
 drops the database. Targets: job read p99 < 50 ms, submit p99 < 100 ms.
 
+Per request it also reports the CPU time of the server processes and of the local
+PostgreSQL server (all its processes: other load on the same server counts too; 0 for
+a remote one). Client, server and database share the machine's CPUs.
+
 `--processes N` starts N such servers on N ports and spreads the client connections
 over them (as a load balancer in front of one process per core would). Not uvicorn's
 `--workers`: its worker sockets lack TCP_NODELAY (created without IPPROTO_TCP, so asyncio
@@ -20,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import pwd
 import socket
 import subprocess
 import sys
@@ -53,6 +58,7 @@ class Result:
     seconds: float
     errors: int
     server_cpu_s: float
+    database_cpu_s: float
 
     def row(self) -> str:
         lat = np.array(self.latencies_ms)
@@ -61,17 +67,18 @@ class Result:
         verdict = "" if target is None else ("ok" if p99 < target else "missed")
         goal = "floor" if target is None else f"< {target:.0f}"
         cpu_ms = self.server_cpu_s * 1000 / max(len(lat), 1)
+        db_ms = self.database_cpu_s * 1000 / max(len(lat), 1)
         return (f"| {self.name:<18} | {len(lat):>8} | {len(lat) / self.seconds:>7.0f} | "
                 f"{p50:>7.1f} | {p99:>7.1f} | {goal:>5} {verdict:<6} | {cpu_ms:>11.2f} | "
-                f"{self.errors:>6} |")
+                f"{db_ms:>11.2f} | {self.errors:>6} |")
 
 
 HEADER = ("| scenario           | requests |   req/s | p50 ms  | p99 ms  | p99 target   | "
-          "server CPU  | errors |\n"
+          "server CPU  | DB CPU      | errors |\n"
           "|                    |          |         |         |         |              | "
-          "ms/request  |        |\n"
+          "ms/request  | ms/request  |        |\n"
           "|--------------------|---------:|--------:|--------:|--------:|--------------|"
-          "------------:|-------:|")
+          "------------:|------------:|-------:|")
 
 
 def server_cpu_seconds(pids: list[int]) -> float:
@@ -80,6 +87,28 @@ def server_cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def database_cpu_seconds() -> float:
+    """User + system CPU of every process of the local `postgres` user (the database
+    server, all its backends and background writers); 0 when there is none here."""
+    try:
+        uid = pwd.getpwnam("postgres").pw_uid
+    except KeyError:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != uid:
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
 
@@ -194,10 +223,11 @@ async def measure(name: str, raw: bytes, ports: list[int], concurrency: int, sec
     try:
         warm = time.perf_counter() + min(2.0, seconds / 4)
         await asyncio.gather(*(client(c, warm, False) for c in connections))
-        cpu, begin = server_cpu_seconds(server_pids), time.perf_counter()
+        cpu, db_cpu = server_cpu_seconds(server_pids), database_cpu_seconds()
+        begin = time.perf_counter()
         await asyncio.gather(*(client(c, begin + seconds, True) for c in connections))
         return Result(name, latencies, time.perf_counter() - begin, errors,
-                      server_cpu_seconds(server_pids) - cpu)
+                      server_cpu_seconds(server_pids) - cpu, database_cpu_seconds() - db_cpu)
     finally:
         for conn in connections:
             conn.close()

@@ -38,7 +38,7 @@ _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
 
 
-async def in_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:
+async def in_thread(settings: Settings, fn: Callable[..., T], *args: Any) -> T:
     """`fn(*args)` on a worker thread, for the blocking work of the hot routes (database
     calls). asyncio's executor hands work to its threads through a C queue and costs
     about half as much per call as anyio's pool (`run_in_threadpool`, FastAPI's sync
@@ -47,7 +47,6 @@ async def in_thread(request: Request, fn: Callable[..., T], *args: Any) -> T:
     if _executor is None:
         with _executor_lock:
             if _executor is None:
-                settings: Settings = request.app.state.settings
                 _executor = ThreadPoolExecutor(settings.api_threads,
                                                thread_name_prefix="trainforge-api")
     return await asyncio.get_running_loop().run_in_executor(_executor, fn, *args)
@@ -88,7 +87,7 @@ async def current_team(request: Request, credentials: Bearer) -> Principal:
     if credentials is None:
         raise Unauthorized()
     settings: Settings = request.app.state.settings
-    return await in_thread(request, partial(
+    return await in_thread(settings, partial(
         keys.authenticate, request.app.state.db.engine, credentials.credentials,
         touch_interval_s=settings.key_touch_interval_s))
 
