@@ -25,6 +25,7 @@ def _grads(fn, arrays, create_graph):
 CASES = {
     "linear": (lambda x, w, b: F.linear(x, w, b), [(6, 5), (4, 5), (4,)]),
     "linear_3d": (lambda x, w, b: F.linear(x, w, b), [(2, 3, 5), (4, 5), (4,)]),
+    "linear_1d": (lambda x, w, b: F.linear(x, w, b), [(5,), (4, 5), (4,)]),
     "linear_nobias": (lambda x, w: F.linear(x, w), [(6, 5), (4, 5)]),
     "relu": (lambda x: F.relu(x) * 3.0, [(6, 5)]),
     "log_softmax": (lambda x: F.log_softmax(x, 1) * engine.arange(5.0), [(6, 5)]),
