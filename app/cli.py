@@ -125,9 +125,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from app import migrate
     from app.main import create_app
+    from app.observability import logs
     from app.schemas.common import Name
     from app.services import teams
 
+    logs.configure(settings.log_format, settings.log_level)
     host = args.host or settings.host
     port = args.port or settings.port
     if not args.no_migrate:
@@ -149,7 +151,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Trainforge API on http://{host}:{port}  (docs UI: http://{host}:{port}/docs), "
           f"{len(workers)} worker process(es). Ctrl-C stops them.", flush=True)
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
+                    log_config=None, access_log=False)  # our handler, our access lines
     finally:
         _stop_workers(workers)
     return 0
@@ -189,17 +192,17 @@ def _device(value: str) -> str:
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
-    import logging
     import threading
 
     from app import migrate
+    from app.observability import logs
     from app.worker.loop import WorkerSettings, install_signal_handlers, run_worker
 
     if args.concurrency < 1:
         raise AppError("--concurrency must be at least 1", code="bad_argument")
     if args.concurrency > 1:  # one process per concurrent job, supervised here
         return _supervise_workers(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
     db = Database.from_settings(settings)
     try:
         if not migrate.is_at_head(db.engine):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -91,7 +93,12 @@ class Settings(BaseSettings):
     db_connect_timeout_s: int = Field(5, gt=0, description="PostgreSQL connect timeout.")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
-    log_level: str = "info"
+    log_level: str = Field("info", pattern=r"^(debug|info|warning|error|critical)$")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`json`: one JSON object a line, with request, worker and job "
+        "ids on every line.")
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at "
+                                  "`/metrics` (unauthenticated, like `/healthz`).")
 
     @field_validator("admin_token")
     @classmethod

@@ -22,7 +22,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -32,6 +32,8 @@ from app.config import Settings
 from app.db import Database
 from app.errors import AppError
 from app.middleware import BodySizeLimitMiddleware
+from app.observability.logs import RequestContextMiddleware
+from app.observability.metrics import HttpMetricsMiddleware, ServiceMetrics
 from app.queue.reaper import Reaper
 
 log = logging.getLogger("trainforge")
@@ -86,6 +88,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     install_error_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.metrics_enabled:
+        metrics = ServiceMetrics(db, worker_alive_s=3 * settings.heartbeat_seconds
+                                 + settings.poll_seconds)
+        app.add_middleware(HttpMetricsMiddleware, metrics=metrics)
+        app.add_api_route("/metrics", _metrics_endpoint(metrics), methods=["GET"],
+                          tags=["health"], summary="Prometheus metrics",
+                          response_class=PlainTextResponse, responses={200: {
+                              "content": {"text/plain": {"example": METRICS_EXAMPLE}},
+                              "description": "Prometheus text exposition format."}},
+                          description="Jobs by status, queue depth and oldest queued age, "
+                          "workers alive by device, training throughput, job durations, "
+                          "HTTP latency by route and database errors. No auth.")
+    app.add_middleware(RequestContextMiddleware)  # outermost: ids every log line
     for router in ROUTERS:
         app.include_router(router)
 
@@ -94,6 +109,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return RedirectResponse("/docs")
 
     return app
+
+
+METRICS_EXAMPLE = ('# HELP trainforge_queue_depth Jobs waiting for a worker.\n'
+                   '# TYPE trainforge_queue_depth gauge\ntrainforge_queue_depth 3.0\n')
+
+
+def _metrics_endpoint(metrics: ServiceMetrics) -> Any:
+    def get_metrics() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return get_metrics
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db import Database
 from app.models import utcnow
+from app.observability import logs
 from app.queue import LeaseState, renew_lease, worker_heartbeat
 
 log = logging.getLogger("trainforge.worker")
@@ -56,11 +57,13 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         session = self.db.session()
+        context = logs.bind(job_id=str(self.job_id), worker_id=self.worker_id)
         try:
             while not self._done.wait(self.interval_s):
                 if not self.beat(session):
                     return
         finally:
+            context.reset()
             session.close()
 
     def beat(self, session) -> bool:  # noqa: ANN001 - a Session

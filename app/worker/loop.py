@@ -14,11 +14,19 @@ import os
 import re
 import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from app.db import Database
-from app.queue import DEFAULT_LEASE_S, DEFAULT_MAX_ATTEMPTS, claim, register_worker
+from app.observability import logs
+from app.queue import (
+    DEFAULT_LEASE_S,
+    DEFAULT_MAX_ATTEMPTS,
+    claim,
+    register_worker,
+    worker_heartbeat,
+)
 from app.queue.reaper import Reaper
 from app.queue.wakeup import Waiter
 from app.worker.runner import Outcome, RunSettings, run_job
@@ -91,22 +99,30 @@ def run_worker(db: Database, settings: WorkerSettings | None = None, *,
     reaper = Reaper(db, settings.reap_interval_s, settings.max_attempts)
     try:
         worker_id = register_worker(session, settings.name, device=kind)
+        context = logs.bind(worker_id=worker_id)
         log.info("worker %s on %s (%s)", worker_id, device,
                  "LISTEN/NOTIFY" if waiter.listens else f"polling every {settings.poll_s}s")
         reaper.reap_once()
         reaper.start()
+        beat_at = time.monotonic()
         while not stop.is_set():
             job = claim(session, worker_id, devices, lease_s=settings.lease_s, device=device)
             if job is None:
                 if settings.once:
                     break
+                if time.monotonic() - beat_at >= settings.heartbeat_s:  # idle, but alive
+                    worker_heartbeat(session, worker_id)
+                    beat_at = time.monotonic()
                 waiter.wait(settings.poll_s)
                 continue
-            log.info("claimed job %s (attempt %d%s)", job.job_id, job.attempt,
-                     f", resuming from step {job.checkpoint_step}" if job.resumed else "")
-            outcome = run_job(db, job, run_settings, stop=stop, worker_id=worker_id)
-            log.info("job %s: %s", job.job_id, outcome)
+            with logs.bind(job_id=str(job.job_id)):
+                log.info("claimed job %s (attempt %d%s)", job.job_id, job.attempt,
+                         f", resuming from step {job.checkpoint_step}" if job.resumed else "")
+                outcome = run_job(db, job, run_settings, stop=stop, worker_id=worker_id)
+                log.info("job %s: %s", job.job_id, outcome)
             counts[outcome] = counts.get(outcome, 0) + 1
+            beat_at = time.monotonic()
+        context.reset()
     finally:
         reaper.stop()
         waiter.close()

@@ -9,7 +9,7 @@ import pytest
 
 from tests.app.conftest import TestClient
 
-PUBLIC = {"/healthz", "/readyz"}
+PUBLIC = {"/healthz", "/readyz", "/metrics"}
 
 
 @pytest.fixture
