@@ -6,6 +6,7 @@ The schema is created only by the migrations in `migrations/`; nothing calls
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, Engine
 
+from app.errors import AppError
 from app.models import UtcDateTime
 
-# Next to the `app` package in a checkout or editable install; else ./migrations (e.g. a
-# container that copies `migrations/` into its working directory).
-_CANDIDATES = (Path(__file__).resolve().parent.parent / "migrations", Path("migrations"))
+# Next to the `app` package in a checkout or editable install; else where a wheel
+# installs them (<prefix>/share/trainforge/migrations); else ./migrations.
+_CANDIDATES = (Path(__file__).resolve().parent.parent / "migrations",
+               Path(sys.prefix) / "share" / "trainforge" / "migrations", Path("migrations"))
 MIGRATIONS_DIR = next((p.resolve() for p in _CANDIDATES if (p / "env.py").is_file()),
                       _CANDIDATES[0])
 # SQLite reflection loses index column direction and partial-index WHERE clauses, so
@@ -31,7 +34,8 @@ SQLITE_UNREFLECTABLE_INDEXES = frozenset({"ix_jobs_queue"})
 def alembic_config(database_url: str | None = None) -> Config:
     """An Alembic config for `migrations/`; `database_url` None means the settings' URL."""
     if not (MIGRATIONS_DIR / "env.py").is_file():
-        raise RuntimeError(f"migrations not found at {MIGRATIONS_DIR}")
+        raise AppError(f"the migrations are not installed (looked in "
+                       f"{', '.join(str(p) for p in _CANDIDATES)})", code="not_installed")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = database_url
