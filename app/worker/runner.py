@@ -24,9 +24,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,14 +35,14 @@ from sqlalchemy.orm import Session
 import engine
 from app.db import Database, transaction
 from app.models import Job, JobCheckpoint, JobStatus
-from app.queue import ClaimedJob, LeaseLost, LeaseState, finish, release
-from app.queue import write_metrics as queue_write_metrics
+from app.queue import ClaimedJob, LeaseLost, finish
 from app.services.datasets import load_arrays
 from app.services.job_outputs import RESUMABLE_KINDS
 from app.spec import build
 from app.spec.plan import Plan, make_plan
 from app.spec.schema import JobSpec
 from app.worker import outputs
+from app.worker.control import Fail, Outcome, Stop, TrainingLease
 from app.worker.early_stopping import EarlyStopper, score_of
 from app.worker.evaluate import Data, evaluate, to_device
 from app.worker.heartbeat import Heartbeat, Progress
@@ -53,17 +51,7 @@ from engine.utils.data import DataLoader, TensorDataset
 
 log = logging.getLogger("trainforge.worker")
 
-METRIC_BATCH = 300  # step points buffered before a fenced write ...
-METRIC_FLUSH_S = 2.0  # ... or this many seconds after the oldest one
 EPOCH_KIND = "epoch"
-
-
-class Outcome(StrEnum):
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    LOST = "lost"  # the lease went away: nothing more was written
-    RELEASED = "released"  # stopped (SIGTERM): lease given back
 
 
 @dataclass(frozen=True)
@@ -73,78 +61,6 @@ class RunSettings:
     heartbeat_s: float = 5.0
     checkpoints_kept: int = outputs.DEFAULT_KEEP
     epoch_checkpoint_min_interval_s: float = 30.0  # an epoch's end checkpoints if older
-
-
-class _Stop(Exception):  # noqa: N818 - control flow inside the runner
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
-
-
-class _Fail(Exception):  # noqa: N818
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
-
-
-@dataclass
-class _Lease:
-    """The training thread's view of its lease: stop / lost / cancel between steps, and
-    metric points buffered, then handed to the background writer."""
-
-    session: Session
-    job: ClaimedJob
-    heartbeat: Heartbeat
-    writer: BackgroundWriter
-    stop: threading.Event
-    pending: list[tuple[str, int, float]] = field(default_factory=list)
-    oldest: float = 0.0
-
-    def check(self, on_stop: Callable[[], None] | None = None) -> None:
-        """Between steps: raise `_Stop` on stop / lost / cancel (`on_stop` runs first
-        on stop: the stop checkpoint), or the error of a background write; hand over
-        metrics that waited long enough."""
-        self.writer.check()
-        if self.stop.is_set():
-            self.writer.drain()
-            if on_stop is not None:
-                on_stop()
-            self.flush(wait=True)
-            release(self.session, self.job.job_id, self.job.lease_epoch)
-            raise _Stop(Outcome.RELEASED)
-        state = self.heartbeat.state
-        if state == LeaseState.LOST:
-            raise _Stop(Outcome.LOST)
-        if state == LeaseState.CANCEL_REQUESTED:
-            self.writer.drain()
-            self.flush(wait=True)
-            finish(self.session, self.job.job_id, self.job.lease_epoch, JobStatus.CANCELLED)
-            raise _Stop(Outcome.CANCELLED)
-        if self.pending and time.monotonic() - self.oldest > METRIC_FLUSH_S:
-            self.flush()
-
-    def add(self, name: str, step: int, value: float) -> None:
-        if not self.pending:
-            self.oldest = time.monotonic()
-        self.pending.append((name, step, value))
-        if len(self.pending) >= METRIC_BATCH:
-            self.flush()
-
-    def flush(self, *, wait: bool = False) -> None:
-        """Write the buffered points: in the background, or here after what the writer
-        holds (`wait`)."""
-        points = self.take()
-        if not points:
-            return
-        job_id, epoch = self.job.job_id, self.job.lease_epoch
-        if wait:
-            self.writer.drain()
-            queue_write_metrics(self.session, job_id, epoch, points)
-        else:
-            self.writer.submit(lambda s: queue_write_metrics(s, job_id, epoch, points))
-
-    def take(self) -> list[tuple[str, int, float]]:
-        points, self.pending = self.pending, []
-        return points
 
 
 def run_job(db: Database, job: ClaimedJob, settings: RunSettings | None = None, *,
@@ -157,15 +73,15 @@ def run_job(db: Database, job: ClaimedJob, settings: RunSettings | None = None, 
                      interval_s=settings.heartbeat_s, worker_id=worker_id)
     try:
         with beat, BackgroundWriter(db) as writer:
-            lease = _Lease(session, job, beat, writer, stop or threading.Event())
+            lease = TrainingLease(session, job, beat, writer, stop or threading.Event())
             try:
                 _train(session, job, lease, settings)
                 return Outcome.SUCCEEDED
-            except _Stop as stopped:
+            except Stop as stopped:
                 return stopped.outcome
             except LeaseLost:
                 return Outcome.LOST
-            except _Fail as failure:
+            except Fail as failure:
                 return _fail(session, job, writer, failure.code, failure.message)
             except Exception as exc:  # the job's fault or the engine's: fail it, keep going
                 if _is_out_of_memory(exc):
@@ -242,16 +158,16 @@ def _build(spec: JobSpec, plan: Plan) -> _Parts:
                       build.build_scheduler(spec, optimizer, total_steps=plan.total_steps,
                                             epochs=plan.epochs))
     except build.LayerBuildError as exc:
-        raise _Fail("bad_spec", exc.message) from None
+        raise Fail("bad_spec", exc.message) from None
     except Exception as exc:
-        raise _Fail("bad_spec", f"the spec could not be built: {exc}") from None
+        raise Fail("bad_spec", f"the spec could not be built: {exc}") from None
 
 
-def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettings) -> None:
+def _train(session: Session, job: ClaimedJob, lease: TrainingLease, settings: RunSettings) -> None:
     try:
         spec = JobSpec.model_validate(job.spec)
     except ValidationError as exc:
-        raise _Fail("bad_spec", f"the job's spec is invalid: {exc.errors()[0]['msg']}"
+        raise Fail("bad_spec", f"the job's spec is invalid: {exc.errors()[0]['msg']}"
                     ) from None
     with transaction(session):
         team_id = session.execute(select(Job.team_id).where(Job.id == job.job_id)).scalar_one()
@@ -325,7 +241,7 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
                 break
             lease.check(on_stop=lambda: checkpoint("stop", wait=True))
             if deadline is not None and time.monotonic() > deadline:
-                raise _Fail("max_runtime_exceeded", f"the job ran longer than its "
+                raise Fail("max_runtime_exceeded", f"the job ran longer than its "
                             f"max_runtime_seconds ({spec.max_runtime_seconds}) at step {step}")
             started = time.perf_counter()
             xb, yb = to_device(xb, device), to_device(yb, device)
@@ -333,7 +249,7 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
             loss = build.compute_loss(parts.loss_fn, kind, model(xb), yb)
             value = float(loss.item())
             if not math.isfinite(value):
-                raise _Fail("nan_loss", f"the loss became {value} at step {step + 1}")
+                raise Fail("nan_loss", f"the loss became {value} at step {step + 1}")
             loss.backward()
             if spec.grad_clip_norm:
                 engine.nn.utils.clip_grad_norm_(model.parameters(), spec.grad_clip_norm)
@@ -372,7 +288,7 @@ def _train(session: Session, job: ClaimedJob, lease: _Lease, settings: RunSettin
 
 
 def _complete(session: Session, job: ClaimedJob, model: Any, stopper: EarlyStopper | None,
-              spec: JobSpec, step: int, epoch: int, lease: _Lease,
+              spec: JobSpec, step: int, epoch: int, lease: TrainingLease,
               summary: dict[str, float]) -> None:
     state = model.state_dict()
     extra: dict[str, Any] = {}
