@@ -9,6 +9,24 @@
     trainforge worker [--device auto|cpu|cuda|cuda:K] [--concurrency N] [--name N]
                       [--poll S] [--once]                         train queued jobs
 
+Client commands (talk to a running API at $TRAINFORGE_URL, default http://127.0.0.1:8000,
+with the team key $TRAINFORGE_API_KEY; `--json` on list/show prints JSON):
+
+    trainforge datasets upload FILE [--name N] [--target-column C] [--targets FILE]
+                                                                  .json/.csv/.npy/.npz
+    trainforge datasets list | show ID | delete ID
+    trainforge jobs submit SPEC.json [--dataset ID] [--label K=V] [--dry-run] [--wait]
+                                                                  --wait: progress bar, exit 0
+                                                                  only if it succeeded
+    trainforge jobs list [--status S] [--label K=V]
+    trainforge jobs show ID
+    trainforge jobs logs ID [--follow]                            events; --follow streams them
+    trainforge jobs metrics ID [--name N] [--plot OUT.png]        a table, or a PNG (matplotlib)
+    trainforge jobs cancel ID
+    trainforge jobs download ID -o model.safetensors [--checkpoint best|STEP]
+    trainforge jobs export ID --framework torch -o model.py       the model as PyTorch source
+    trainforge keys create [--name N] | list | revoke ID
+
 Run as `python -m app.cli ...` when the console script is not installed.
 """
 
@@ -29,6 +47,8 @@ from app.errors import AppError
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if getattr(args, "api_client", False):  # client commands: no server settings
+        return int(args.handler(args, None) or 0)
     settings = Settings()
     try:
         return int(args.handler(args, settings) or 0)
@@ -85,6 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("--once", action="store_true",
                         help="drain the queue, then exit")
     worker.set_defaults(handler=_worker)
+
+    from app import cli_client
+
+    cli_client.register(commands)
     return parser
 
 
