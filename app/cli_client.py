@@ -153,7 +153,12 @@ def _wrapped(handler: Handler) -> Callable[[argparse.Namespace, object], int]:
             with Client() as client:
                 return handler(args, client)
         except ApiError as exc:
-            _error(exc.message, exc.code)
+            hint = ("; set TRAINFORGE_API_KEY to a team's key" if exc.status == 401
+                    and not os.environ.get("TRAINFORGE_API_KEY") else "")
+            _error(exc.message + hint, exc.code)
+        except BrokenPipeError:  # `trainforge ... | head`: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_ERROR
         except (ValueError, OSError) as exc:
             _error(str(exc), "bad_argument" if isinstance(exc, ValueError) else "io_error")
         except KeyboardInterrupt:
@@ -556,7 +561,7 @@ def _jobs_export(args: argparse.Namespace, client: Client) -> int:
                          ) from None
     if "model" not in job.spec:
         raise ValueError(f"job {job.id} has no model spec to export")
-    source = torch_source(job.spec["model"], origin=f"job {job.id}")
+    source = torch_source(job.spec["model"], origin=job.id)
     Path(args.output).write_text(source)
     print(f"wrote {args.output}: `from {Path(args.output).stem} import build`; "
           f"load the weights with `jobs download {job.id}`")

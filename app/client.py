@@ -862,10 +862,10 @@ class _Waiter:
         job, total = self.job, self.job.progress.total_steps
         step = min(self.step, total) if total else self.step
         percent = round(100.0 * step / total, 2) if total else job.progress.percent
-        eta = job.progress.eta_seconds
+        eta = job.progress.eta_seconds  # the server's, from the worker's throughput
         if job.finished:
             eta = 0.0 if job.status == "succeeded" else None
-        elif self.rate_start is not None and total and step > self.rate_start[1]:
+        elif eta is None and self.rate_start is not None and total and step > self.rate_start[1]:
             t0, s0 = self.rate_start
             eta = (total - step) * (now - t0) / (step - s0)  # the rate seen while waiting
         epoch = job.progress.epoch
@@ -879,6 +879,8 @@ class _Waiter:
 
     def stream(self, poll_interval: float) -> Job:
         self._update(self.client.get_job(self.job_id))
+        # The stream first replays what is past: measure the rate from here on.
+        self.rate_start = (time.monotonic(), self.step)
         self._report(force=True)
         if self.job is not None and self.job.finished:
             return self.job

@@ -94,14 +94,33 @@ def start_server(database_url: str, log: Path, timeout: float = 60.0
 
 
 def stop_server(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
-    """SIGTERM (uvicorn stops, then its worker); the whole group is killed if it hangs."""
+    """SIGINT, as Ctrl-C: uvicorn stops, then `serve` stops its worker. (Not SIGTERM:
+    uvicorn re-raises it after shutting down, which ends `serve` before it stops its
+    workers.) Whatever is left of the process group after that is killed."""
     if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
+        pass
+    for sig, pause in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + pause
+        while time.monotonic() < deadline and _group_alive(proc.pid):
+            time.sleep(0.05)
+    if proc.poll() is None:
         proc.wait()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
