@@ -431,7 +431,8 @@ class Client:
 
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *,
                  timeout: float = 30.0, transport: httpx.BaseTransport | None = None,
-                 stream_retries: int = 5, retry_backoff: float = 0.5) -> None:
+                 stream_retries: int = 5, retry_backoff: float = 0.5,
+                 busy_retries: int = 3) -> None:
         self.base_url = (base_url or os.environ.get("TRAINFORGE_URL") or DEFAULT_URL
                          ).rstrip("/")
         self.api_key = api_key if api_key is not None else os.environ.get("TRAINFORGE_API_KEY")
@@ -439,6 +440,7 @@ class Client:
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
         self.stream_retries = stream_retries
+        self.busy_retries = busy_retries
         self.retry_backoff = retry_backoff
         self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout,
                                   transport=transport)
@@ -454,18 +456,30 @@ class Client:
 
     # -- plumbing --
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise ConnectionFailed(f"{method} {self.base_url}{path} timed out ({exc!r})",
-                                   code="timeout") from exc
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(f"cannot reach {self.base_url}: {exc or type(exc).__name__}"
-                                   ) from exc
-        if response.status_code >= 400:
-            raise error_from_response(response)
-        return response
+    def _request(self, method: str, path: str, *, retry: bool | None = None,
+                 **kwargs: Any) -> httpx.Response:
+        """One call; a 503 with `Retry-After` (the database busy for a moment) is retried
+        up to `busy_retries` times when the call is safe to repeat (`retry`, default: GET,
+        HEAD and DELETE)."""
+        retry = method in ("GET", "HEAD", "DELETE") if retry is None else retry
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TimeoutException as exc:
+                raise ConnectionFailed(f"{method} {self.base_url}{path} timed out ({exc!r})",
+                                       code="timeout") from exc
+            except httpx.TransportError as exc:
+                raise ConnectionFailed(f"cannot reach {self.base_url}: "
+                                       f"{exc or type(exc).__name__}") from exc
+            if (response.status_code == 503 and retry and attempt < self.busy_retries
+                    and "Retry-After" in response.headers):
+                attempt += 1
+                time.sleep(_retry_after(response.headers["Retry-After"]))
+                continue
+            if response.status_code >= 400:
+                raise error_from_response(response)
+            return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self._request(method, path, **kwargs).json()
@@ -585,7 +599,8 @@ class Client:
             body["labels"] = dict(labels)
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         params = {"dry_run": "true"} if dry_run else {}
-        response = self._request("POST", "/v1/jobs", json=body, headers=headers, params=params)
+        response = self._request("POST", "/v1/jobs", json=body, headers=headers, params=params,
+                                 retry=bool(idempotency_key) or dry_run)
         if dry_run:
             return Validation.from_json(response.json())
         return Job.from_json(response.json(), self,
@@ -620,7 +635,7 @@ class Client:
         return Job.from_json(self._json("GET", f"/v1/jobs/{job_id}"), self)
 
     def cancel_job(self, job_id: str) -> Job:
-        return Job.from_json(self._json("POST", f"/v1/jobs/{job_id}/cancel"), self)
+        return Job.from_json(self._json("POST", f"/v1/jobs/{job_id}/cancel", retry=True), self)
 
     def job_metrics(self, job_id: str, *, names: Iterable[str] | None = None,
                     min_step: int | None = None, max_step: int | None = None,
@@ -757,7 +772,7 @@ class Client:
         if mode == "stream":
             try:
                 return waiter.stream(poll_interval)
-            except (ConnectionFailed, BadRequest):
+            except (ConnectionFailed, BadRequest, ServiceUnavailable):
                 pass  # no stream to be had: poll instead
         elif mode != "poll":
             raise ValueError(f"mode must be 'stream' or 'poll', not {mode!r}")
@@ -775,6 +790,13 @@ class Client:
 
     def revoke_key(self, key_id: str) -> None:
         self._request("DELETE", f"/v1/keys/{key_id}")
+
+
+def _retry_after(value: str) -> float:
+    try:
+        return min(max(float(value), 0.05), 10.0)
+    except ValueError:
+        return 1.0
 
 
 def _check_sha(expected: str, actual: str) -> None:

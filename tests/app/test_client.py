@@ -26,9 +26,12 @@ from app.client import (
     Job,
     JobProgress,
     NotFound,
+    ServerError,
+    ServiceUnavailable,
     Unauthorized,
     Validation,
     ValidationFailed,
+    WaitTimeout,
 )
 from app.spec.build import build_model
 from app.spec.schema import ModelSpec
@@ -248,3 +251,43 @@ def test_stream_resumes_with_last_event_id(tf: Client, live: Live,  # noqa: F811
     with Client(live.url, live.key, transport=transport) as flaky, \
             pytest.raises(ConnectionFailed):
         list(flaky.stream_events(finished_job.id, reconnect=False))
+
+
+def test_wait_times_out_then_falls_back_to_polling(tf: Client, live: Live) -> None:  # noqa: F811
+    dataset = tf.create_dataset("xor", XOR_INPUTS, XOR_TARGETS)
+    job = tf.submit_job({**xor_spec(epochs=100_000), "batch_size": 1}, dataset_id=dataset.id)
+    try:
+        with pytest.raises(WaitTimeout) as late:
+            job.wait(timeout=0.3)
+        assert late.value.code == "timeout" and isinstance(late.value, TimeoutError)
+    finally:
+        cancelling = job.cancel()
+    assert cancelling.status in ("running", "cancelled")
+    # No event stream to be had (every stream is cut at once): `wait` polls instead.
+    transport = DroppingTransport(drops=100, chunks=0)
+    with Client(live.url, live.key, transport=transport, stream_retries=1,
+                retry_backoff=0.01) as flaky:
+        ended = flaky.get_job(job.id).wait(timeout=30, poll_interval=0.1)
+    assert ended.status == "cancelled" and len(transport.last_event_ids) >= 1
+
+
+def test_busy_database_is_retried_when_safe_and_odd_errors_stay_typed() -> None:
+    calls: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        if len(calls) % 2 == 1:
+            return httpx.Response(503, headers={"Retry-After": "0"}, json={
+                "detail": {"code": "database_unavailable", "message": "database is busy"}})
+        if request.url.path == "/v1/datasets":
+            return httpx.Response(502, text="<html>bad gateway</html>")
+        return httpx.Response(200, json={"items": []})
+
+    with Client("http://tf.test", "k", transport=httpx.MockTransport(answer)) as tf:
+        assert tf.list_keys() == [] and len(calls) == 2  # a GET: retried
+        with pytest.raises(ServiceUnavailable) as busy:  # a POST without a key: not
+            tf.create_key("x")
+        assert busy.value.code == "database_unavailable" and len(calls) == 3
+        with pytest.raises(ServerError) as gateway:
+            tf.list_datasets()
+        assert gateway.value.status == 502 and "bad gateway" in gateway.value.message
