@@ -33,6 +33,7 @@ Run as `python -m app.cli ...` when the console script is not installed.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -174,12 +175,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     workers = _start_workers(max(args.workers, 0), args.worker_device)
     print(f"Trainforge API on http://{host}:{port}  (docs UI: http://{host}:{port}/docs), "
           f"{len(workers)} worker process(es). Ctrl-C stops them.", flush=True)
+    # uvicorn shuts down on SIGTERM, then raises the signal again to the handler it found:
+    # make that handler an exit, so that the `finally` stops the workers.
+    previous = signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
                     log_config=None, access_log=False)  # our handler, our access lines
     finally:
+        signal.signal(signal.SIGTERM, previous)
         _stop_workers(workers)
     return 0
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _start_workers(count: int, device: str, name: str = "worker",
@@ -252,8 +261,6 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 def _supervise_workers(args: argparse.Namespace) -> int:
     """`--concurrency N`: N single-job worker processes; SIGTERM/SIGINT reach each of
     them (each checkpoints and releases its job), and this process waits for them."""
-    import signal
-
     extra = ["--poll", str(args.poll)] if args.poll is not None else []
     extra += ["--once"] if args.once else []
     procs = _start_workers(args.concurrency, args.device, name=args.name or "worker",

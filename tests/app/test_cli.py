@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +95,60 @@ def test_serve_runs_worker_processes_beside_the_api_and_stops_them(
     assert cli.main(["serve", "--workers", "1"]) == 0
     assert seen["workers"] == 1
     assert len(started) == 1 and started[0].poll() is not None  # stopped with the API
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigterm_stops_serve_and_its_workers(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TRAINFORGE_DATABASE_URL": f"sqlite:///{tmp_path / 's.db'}"}
+    serve = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port),
+                              "--workers", "1", "--worker-device", "cpu"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert time.monotonic() < deadline, "serve did not start"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        workers = _children(serve.pid)
+        assert len(workers) == 1
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while _alive(workers[0]):
+            assert time.monotonic() < deadline, "the worker outlived serve"
+            time.sleep(0.1)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
