@@ -84,3 +84,13 @@ def test_reads_touch_last_used_at_at_most_once_per_interval(
     assert touched is not None and (before is None or touched > before)
     error_of(eager.get(f"/v1/jobs/{uuid.uuid4()}", headers=team.headers), 404)
     assert last_used() > touched  # a 404 is still an authenticated use of the key
+
+
+def test_the_fast_route_is_named_as_the_documented_one(client: TestClient, team: TeamHandle,
+                                                       job_id: str) -> None:
+    """Request metrics label it with the documented route template, not `unmatched`."""
+    assert client.get(f"/v1/jobs/{job_id}", headers=team.headers).status_code == 200
+    metrics = client.get("/metrics")
+    if metrics.status_code != 200:
+        pytest.skip("no /metrics")
+    assert 'method="GET",route="/v1/jobs/{job_id}",status="200"' in metrics.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.security.utils import get_authorization_scheme_param
@@ -149,7 +149,10 @@ fast_router = api_router()
 
 
 class _GetJobFast:
+    documented: Any = None  # the route below, set after it (it names the request: metrics)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self.documented
         authorization = next((value for name, value in scope["headers"]
                               if name == b"authorization"), b"")
         scheme, presented = get_authorization_scheme_param(authorization.decode("latin-1"))
@@ -178,6 +181,10 @@ async def get_job(job_id: uuid.UUID,
                   body: Annotated[bytes | None, Depends(_read_job)]) -> Response:
     assert body is not None  # the id was validated the same way
     return Response(body, media_type="application/json")
+
+
+_GetJobFast.documented = next(route for route in router.routes
+                              if getattr(route, "name", None) == "get_job")
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job",
