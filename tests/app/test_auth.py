@@ -49,7 +49,8 @@ def test_missing_or_bad_key_is_401_with_www_authenticate(client: TestClient,
 
 
 def test_every_route_but_health_and_docs_needs_a_key(client: TestClient) -> None:
-    public = {"/healthz", "/readyz", "/v1/teams"}  # /v1/teams takes the admin token instead
+    # /v1/teams takes the admin token instead; /metrics is unauthenticated like /healthz.
+    public = {"/healthz", "/readyz", "/metrics", "/v1/teams"}
     operations = [(m, p) for m, p in api_operations(client.app) if p not in public]
     assert len(operations) >= 8
     for method, path in operations:
