@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,3 +292,14 @@ def test_busy_database_is_retried_when_safe_and_odd_errors_stay_typed() -> None:
         with pytest.raises(ServerError) as gateway:
             tf.list_datasets()
         assert gateway.value.status == 502 and "bad gateway" in gateway.value.message
+
+
+def test_the_readme_client_example_runs(live: Live) -> None:  # noqa: F811
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, re.S)
+                 if "def train_xor" in b)
+    namespace: dict[str, Any] = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    weights = namespace["train_xor"](live.url, live.key)
+    state = engine.load(weights)
+    assert sorted(state) == ["0.bias", "0.weight", "2.bias", "2.weight"]
