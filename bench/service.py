@@ -161,7 +161,8 @@ def stack(url: str, workdir: Path, label: str) -> Iterator[Stack]:
         with log.open("wb") as out:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", "worker", "--device", "cpu",
-                 "--name", f"bench-{label}"], cwd=ROOT, env=env, stdout=out,
+                 "--name", f"bench-{label}"], cwd=ROOT,
+                env=env | {"TRAINFORGE_LOG_LEVEL": "info"}, stdout=out,  # logs its start
                 stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
