@@ -1,55 +1,32 @@
-"""The client side of the `trainforge` command line: `datasets`, `jobs` and `keys`, which
-talk to a running API through `app.client` (configured by `TRAINFORGE_URL`, default
-http://127.0.0.1:8000, and `TRAINFORGE_API_KEY`).
-
-Output is for humans; `--json` on list/show commands prints JSON. Any error is one line
-on stderr, `error: <message> (<code>)`, and a non-zero exit status (never a traceback;
-set TRAINFORGE_DEBUG=1 to see one for an unexpected error).
-"""
+"""`trainforge jobs`: submit, list, show, follow (logs), metrics, cancel, download and
+export training jobs."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import os
 import sys
-import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from app.client import ApiError, Client, JobProgress
-
-EXIT_ERROR = 1
-EXIT_JOB_NOT_SUCCEEDED = 1
-Handler = Callable[[argparse.Namespace, Client], int]
+from app.cli_client.common import (
+    EXIT_JOB_NOT_SUCCEEDED,
+    _duration,
+    _json_flag,
+    _labels,
+    _on,
+    _print_json,
+    _shape,
+    _table,
+    _when,
+)
+from app.cli_client.plot import plot_metrics
+from app.cli_client.progress import ProgressBar
+from app.client import Client
 
 
 def register(commands: Any) -> None:
-    """Add `datasets`, `jobs` and `keys` to the `trainforge` subcommands."""
-    datasets = commands.add_parser("datasets", help="upload and list datasets (API client)"
-                                   ).add_subparsers(dest="datasets_command", required=True)
-    upload = datasets.add_parser("upload", help="upload a .json, .csv, .npy or .npz file")
-    upload.add_argument("file", help=".json ({inputs, targets}), .csv (with --target-column), "
-                        ".npz (arrays inputs, targets) or .npy (inputs; --targets for targets)")
-    upload.add_argument("--name", help="the dataset's name (default: the file's)")
-    upload.add_argument("--target-column", metavar="C", help="CSV: the column of targets")
-    upload.add_argument("--targets", metavar="FILE", help=".npy: the targets file")
-    _json_flag(upload)
-    _on(upload, _datasets_upload)
-    listing = datasets.add_parser("list", help="list the team's datasets")
-    _json_flag(listing)
-    _on(listing, _datasets_list)
-    show = datasets.add_parser("show", help="show a dataset")
-    show.add_argument("id")
-    _json_flag(show)
-    _on(show, _datasets_show)
-    delete = datasets.add_parser("delete", help="delete a dataset")
-    delete.add_argument("id")
-    _on(delete, _datasets_delete)
-
+    """Add `jobs` to the `trainforge` subcommands."""
     jobs = commands.add_parser("jobs", help="submit and follow training jobs (API client)"
                                ).add_subparsers(dest="jobs_command", required=True)
     submit = jobs.add_parser("submit", help="submit a job spec (JSON file; - for stdin)")
@@ -117,174 +94,12 @@ def register(commands: Any) -> None:
     export.add_argument("-o", "--output", required=True, metavar="FILE")
     _on(export, _jobs_export)
 
-    keys = commands.add_parser("keys", help="manage this team's API keys (API client)"
-                               ).add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", help="create an API key; prints its secret once")
-    create.add_argument("--name", help="a label for the key")
-    _json_flag(create)
-    _on(create, _keys_create)
-    listing = keys.add_parser("list", help="list the team's keys")
-    _json_flag(listing)
-    _on(listing, _keys_list)
-    revoke = keys.add_parser("revoke", help="revoke an API key")
-    revoke.add_argument("id")
-    _on(revoke, _keys_revoke)
-
-
-def _json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON")
-
 
 def _checkpoint(value: str) -> str:
     if value != "best" and not value.isdigit():
         raise argparse.ArgumentTypeError(f"expected best or a step number, not {value!r}")
     return value
 
-
-def _on(parser: argparse.ArgumentParser, handler: Handler) -> None:
-    parser.set_defaults(handler=_wrapped(handler), api_client=True)
-
-
-def _wrapped(handler: Handler) -> Callable[[argparse.Namespace, object], int]:
-    """Run `handler` with a client; every failure is one line on stderr."""
-
-    def run(args: argparse.Namespace, _settings: object) -> int:
-        try:
-            with Client() as client:
-                return handler(args, client)
-        except ApiError as exc:
-            hint = ("; set TRAINFORGE_API_KEY to a team's key" if exc.status == 401
-                    and not os.environ.get("TRAINFORGE_API_KEY") else "")
-            _error(exc.message + hint, exc.code)
-        except BrokenPipeError:  # `trainforge ... | head`: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return EXIT_ERROR
-        except (ValueError, OSError) as exc:
-            _error(str(exc), "bad_argument" if isinstance(exc, ValueError) else "io_error")
-        except KeyboardInterrupt:
-            print(file=sys.stderr)
-            return 130
-        except Exception as exc:  # never a traceback for a user
-            if os.environ.get("TRAINFORGE_DEBUG"):
-                raise
-            _error(f"{type(exc).__name__}: {exc}", "internal")
-        return EXIT_ERROR
-
-    return run
-
-
-def _error(message: str, code: str) -> None:
-    line = " ".join(message.split())  # one line, whatever the message holds
-    print(f"error: {line} ({code})", file=sys.stderr)
-
-
-# --- output helpers --------------------------------------------------------------------
-
-def _plain(value: Any) -> Any:
-    """A response dataclass as JSON-ready data (the API's own JSON where kept)."""
-    raw = getattr(value, "raw", None)
-    if isinstance(raw, dict) and raw:
-        return raw
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if f.name not in ("raw", "client")}
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(_plain(value), indent=2, default=str))
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r]
-                                           for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return "x".join(str(n) for n in shape) or "scalar"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return (f"{hours}:" if hours else "") + f"{rest // 60:02d}:{rest % 60:02d}"
-
-
-def _labels(items: Sequence[str]) -> dict[str, str]:
-    labels = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--label expects key=value, not {item!r}")
-        labels[key] = value
-    return labels
-
-
-# --- datasets --------------------------------------------------------------------------
-
-def _dataset_line(d: Any) -> str:
-    classes = f", {d.num_classes} classes" if d.num_classes is not None else ""
-    return (f"{d.id}  {d.name!r}: {d.rows} rows, input {_shape(d.input_shape)}, target "
-            f"{_shape(d.target_shape)} {d.target_dtype}{classes}")
-
-
-def _datasets_upload(args: argparse.Namespace, client: Client) -> int:
-    dataset = client.upload_dataset(args.file, name=args.name, target_column=args.target_column,
-                                    targets_path=args.targets)
-    if args.json:
-        _print_json(dataset)
-    else:
-        print(f"uploaded {_dataset_line(dataset)}")
-    return 0
-
-
-def _datasets_list(args: argparse.Namespace, client: Client) -> int:
-    items = list(client.iter_datasets())
-    if args.json:
-        _print_json(items)
-        return 0
-    _table(["ID", "NAME", "FORMAT", "ROWS", "INPUT", "TARGET", "CLASSES", "CREATED"],
-           [[d.id, d.name, d.format, d.rows, _shape(d.input_shape),
-             f"{_shape(d.target_shape)} {d.target_dtype}", d.num_classes, _when(d.created_at)]
-            for d in items])
-    return 0
-
-
-def _datasets_show(args: argparse.Namespace, client: Client) -> int:
-    dataset = client.get_dataset(args.id)
-    if args.json:
-        _print_json(dataset)
-    else:
-        print(_dataset_line(dataset))
-        print(f"format {dataset.format}, {dataset.size_bytes} bytes, sha256 {dataset.sha256}, "
-              f"created {_when(dataset.created_at)}")
-    return 0
-
-
-def _datasets_delete(args: argparse.Namespace, client: Client) -> int:
-    client.delete_dataset(args.id)
-    print(f"deleted dataset {args.id}")
-    return 0
-
-
-# --- jobs ------------------------------------------------------------------------------
 
 def _read_spec(path: str) -> dict[str, Any]:
     try:
@@ -340,55 +155,6 @@ def _ended(job: Any) -> int:
     reason = f": {job.error.message} ({job.error.code})" if job.error else ""
     print(f"error: job {job.id} {job.status}{reason}", file=sys.stderr)
     return EXIT_JOB_NOT_SUCCEEDED
-
-
-class ProgressBar:
-    """A one-line progress display: redrawn in place with \\r on a terminal, plain lines
-    (at most one every `interval` seconds, and the last) otherwise."""
-
-    WIDTH = 24
-
-    def __init__(self, stream: IO[str], *, tty: bool | None = None,
-                 interval: float = 2.0) -> None:
-        self.stream = stream
-        self.tty = stream.isatty() if tty is None else tty
-        self.interval = interval
-        self.last_line, self.last_print, self.drawn = "", 0.0, 0
-
-    @staticmethod
-    def render(p: JobProgress, width: int = WIDTH) -> str:
-        filled = int(width * min(max(p.percent, 0.0), 100.0) / 100.0)
-        bar = "#" * filled + "." * (width - filled)
-        total = p.total_steps if p.total_steps is not None else "?"
-        loss = f"{p.loss:.4f}" if p.loss is not None else "-"
-        eta = "" if p.status in ("succeeded", "failed", "cancelled") else (
-            f"  ETA {_duration(p.eta_seconds)}")
-        return (f"[{bar}] {p.percent:5.1f}%  epoch {p.epoch}  step {p.step}/{total}  "
-                f"loss {loss}{eta}  {p.status}")
-
-    def update(self, progress: JobProgress) -> None:
-        line = self.render(progress)
-        if line == self.last_line:
-            return
-        final = progress.status in ("succeeded", "failed", "cancelled")
-        if self.tty:
-            pad = max(0, self.drawn - len(line))
-            self.stream.write("\r" + line + " " * pad)
-            self.drawn = len(line)
-        else:
-            now = time.monotonic()
-            if not final and now - self.last_print < self.interval and self.last_line:
-                return
-            self.last_print = now
-            self.stream.write(line + "\n")
-        self.last_line = line
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty and self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.drawn = 0
 
 
 def _jobs_list(args: argparse.Namespace, client: Client) -> int:
@@ -502,38 +268,6 @@ def _jobs_metrics(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
-def plot_metrics(series: dict[str, Any], path: str, *, title: str = "") -> str:
-    """A PNG of the loss curves (every series with `loss` in its name; all series when
-    none has) against the step. Needs matplotlib (`pip install 'trainforge[plot]'`)."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise ValueError("--plot needs matplotlib: pip install 'trainforge[plot]' "
-                         "(or pip install matplotlib)") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    chosen = [s for name, s in sorted(series.items()) if "loss" in name] or list(
-        series.values())
-    if not chosen:
-        raise ValueError("the job has no metrics to plot yet")
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
-    try:
-        for s in chosen:
-            ax.plot(s.steps, s.values, label=s.name, marker="o" if len(s.points) < 30 else None)
-        ax.set_xlabel("step")
-        ax.set_ylabel("value")
-        if title:
-            ax.set_title(title)
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(path, format="png")
-    finally:
-        plt.close(fig)
-    return path
-
-
 def _jobs_cancel(args: argparse.Namespace, client: Client) -> int:
     job = client.cancel_job(args.id)
     if args.json:
@@ -568,30 +302,3 @@ def _jobs_export(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
-# --- keys ------------------------------------------------------------------------------
-
-def _keys_create(args: argparse.Namespace, client: Client) -> int:
-    key = client.create_key(args.name)
-    if args.json:
-        _print_json(key)
-    else:
-        print(f"created key {key.id}{f' ({key.name})' if key.name else ''}")
-        print(f"API key (shown once, store it now): {key.key}")
-    return 0
-
-
-def _keys_list(args: argparse.Namespace, client: Client) -> int:
-    keys = client.list_keys()
-    if args.json:
-        _print_json(keys)
-        return 0
-    _table(["ID", "NAME", "KEY", "CREATED", "LAST USED", ""],
-           [[k.id, k.name, f"{k.prefix}...{k.last_four}", _when(k.created_at),
-             _when(k.last_used_at), "(this key)" if k.current else ""] for k in keys])
-    return 0
-
-
-def _keys_revoke(args: argparse.Namespace, client: Client) -> int:
-    client.revoke_key(args.id)
-    print(f"revoked key {args.id}")
-    return 0
