@@ -25,7 +25,6 @@ import asyncio
 import json
 import os
 import pwd
-import socket
 import subprocess
 import sys
 import time
@@ -34,9 +33,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -45,9 +41,8 @@ from app import migrate  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.services import teams  # noqa: E402
+from bench.scratch import create_database, drop_database, free_port  # noqa: E402
 
-ADMIN_URL = os.environ.get("TRAINFORGE_BENCH_POSTGRES_URL",
-                           "postgresql://postgres@127.0.0.1:5432/postgres")
 TARGETS_MS = {"GET /v1/jobs/{id}": 50.0, "POST /v1/jobs": 100.0}
 
 
@@ -111,26 +106,6 @@ def database_cpu_seconds() -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
-
-
-def create_database(name: str) -> str:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_server(url: str, port: int) -> subprocess.Popen[bytes]:

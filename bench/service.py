@@ -52,7 +52,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -65,9 +64,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -76,36 +72,15 @@ import engine  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.services import teams  # noqa: E402
+from bench.scratch import create_database, drop_database, free_port  # noqa: E402
 from engine.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-ADMIN_URL = os.environ.get("TRAINFORGE_BENCH_POSTGRES_URL",
-                           "postgresql://postgres@127.0.0.1:5432/postgres")
 SEED = 0
 TERMINAL = {"succeeded", "failed", "cancelled"}
 POLL_S = 0.5  # the SQLite workers' poll interval (the setting's default)
 
 
 # --- processes and databases --------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def create_pg_database(name: str) -> str:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(name: str) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-
 
 def service_env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINFORGE_")}
@@ -592,7 +567,7 @@ def main() -> None:
     pg_name = f"trainforge_bench_service_{os.getpid()}"
     began = time.monotonic()
     try:
-        pg_url = create_pg_database(pg_name)
+        pg_url = create_database(pg_name)
         print("(1) throughput, PostgreSQL", flush=True)
         with stack(pg_url, workdir, "pg") as st:
             thr = throughput(st, cases, args.repeats)
@@ -605,7 +580,7 @@ def main() -> None:
             lats.append(submit_latency(st, "SQLite", args.submissions))
     finally:
         try:
-            drop_pg_database(pg_name)
+            drop_database(pg_name)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nservice.py{' --quick' if args.quick else ''}, "
