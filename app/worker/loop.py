@@ -72,7 +72,7 @@ def install_signal_handlers(stop: threading.Event) -> None:
         if stop.is_set():
             log.warning("second signal %s: exiting now", signum)
             os._exit(128 + signum)
-        log.info("signal %s: checkpointing and releasing the current job", signum)
+        log.info("signal %s: stopping (a running job is checkpointed and queued again)", signum)
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)
