@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import pwd
 import subprocess
@@ -41,6 +40,7 @@ from app import migrate  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.services import teams  # noqa: E402
+from bench.http_load import closed_loop, prepare  # noqa: E402
 from bench.scratch import create_database, drop_database, free_port  # noqa: E402
 
 TARGETS_MS = {"GET /v1/jobs/{id}": 50.0, "POST /v1/jobs": 100.0}
@@ -145,67 +145,18 @@ def setup_data(base: str, key: str) -> tuple[dict[str, str], dict, str]:
     return headers, spec, job.json()["id"]
 
 
-class Connection:
-    """A minimal keep-alive HTTP/1.1 client connection. httpx's AsyncClient pool is itself
-    the bottleneck at 50 concurrent connections (about 200 req/s against a server that
-    answers 5000), so the load is generated with asyncio streams instead."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def open(cls, port: int) -> Connection:
-        return cls(*await asyncio.open_connection("127.0.0.1", port))
-
-    async def request(self, raw: bytes) -> int:
-        """Send a prepared request; read the whole response; return its status."""
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        length = next(int(line.split(b":", 1)[1]) for line in lines
-                      if line.lower().startswith(b"content-length:"))
-        await self.reader.readexactly(length)
-        return int(lines[0].split()[1])
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-def prepare(method: str, path: str, headers: dict[str, str], body: dict | None = None) -> bytes:
-    content = json.dumps(body).encode() if body is not None else b""
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in
-             headers.items()), f"Content-Length: {len(content)}"]
-    if body is not None:
-        lines.append("Content-Type: application/json")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + content
-
-
 async def measure(name: str, raw: bytes, ports: list[int], concurrency: int, seconds: float,
                   server_pids: list[int]) -> Result:
-    latencies: list[float] = []
-    errors = 0
-    connections = [await Connection.open(ports[i % len(ports)]) for i in range(concurrency)]
+    before: list[float] = []
 
-    async def client(conn: Connection, stop: float, record: bool) -> None:
-        nonlocal errors
-        while time.perf_counter() < stop:
-            start = time.perf_counter()
-            status = await conn.request(raw)
-            if record:
-                latencies.append((time.perf_counter() - start) * 1000)
-                errors += status >= 400
+    def snapshot() -> None:
+        before.extend((server_cpu_seconds(server_pids), database_cpu_seconds()))
 
-    try:
-        warm = time.perf_counter() + min(2.0, seconds / 4)
-        await asyncio.gather(*(client(c, warm, False) for c in connections))
-        cpu, db_cpu = server_cpu_seconds(server_pids), database_cpu_seconds()
-        begin = time.perf_counter()
-        await asyncio.gather(*(client(c, begin + seconds, True) for c in connections))
-        return Result(name, latencies, time.perf_counter() - begin, errors,
-                      server_cpu_seconds(server_pids) - cpu, database_cpu_seconds() - db_cpu)
-    finally:
-        for conn in connections:
-            conn.close()
+    load = await closed_loop(raw, ports, concurrency, seconds, min(2.0, seconds / 4),
+                             on_start=snapshot)
+    return Result(name, load.latencies_ms, load.seconds, load.errors,
+                  server_cpu_seconds(server_pids) - before[0],
+                  database_cpu_seconds() - before[1])
 
 
 async def run_all(ports: list[int], server_pids: list[int], headers: dict[str, str],

@@ -72,6 +72,7 @@ import engine  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.services import teams  # noqa: E402
+from bench.http_load import closed_loop, prepare  # noqa: E402
 from bench.scratch import create_database, drop_database, free_port  # noqa: E402
 from engine.utils.data import DataLoader, TensorDataset  # noqa: E402
 
@@ -384,47 +385,10 @@ def submit_latency(st: Stack, label: str, submissions: int, warmup: int = 2) -> 
 
 # --- (3) job reads while a job trains -----------------------------------------------------
 
-class Connection:
-    """A keep-alive HTTP/1.1 connection (httpx's async pool would be the bottleneck)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def request(self, raw: bytes) -> int:
-        self.writer.write(raw)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.split(b"\r\n")
-        length = next(int(line.split(b":", 1)[1]) for line in lines
-                      if line.lower().startswith(b"content-length:"))
-        await self.reader.readexactly(length)
-        return int(lines[0].split()[1])
-
-
 async def read_load(port: int, raw: bytes, concurrency: int, seconds: float
                     ) -> tuple[list[float], int, float]:
-    connections = [Connection(*await asyncio.open_connection("127.0.0.1", port))
-                   for _ in range(concurrency)]
-    latencies: list[float] = []
-    errors = 0
-
-    async def client(conn: Connection, stop: float, record: bool) -> None:
-        nonlocal errors
-        while time.perf_counter() < stop:
-            start = time.perf_counter()
-            status = await conn.request(raw)
-            if record:
-                latencies.append((time.perf_counter() - start) * 1000)
-                errors += status >= 400
-
-    try:
-        warm = time.perf_counter() + min(1.0, seconds / 4)
-        await asyncio.gather(*(client(c, warm, False) for c in connections))
-        begin = time.perf_counter()
-        await asyncio.gather(*(client(c, begin + seconds, True) for c in connections))
-        return latencies, errors, time.perf_counter() - begin
-    finally:
-        for conn in connections:
-            conn.writer.close()
+    load = await closed_loop(raw, [port], concurrency, seconds, min(1.0, seconds / 4))
+    return load.latencies_ms, load.errors, load.seconds
 
 
 @dataclass
@@ -450,12 +414,10 @@ def job_reads(st: Stack, case: Case, concurrency: int, seconds: float) -> list[R
     port = int(st.base.rsplit(":", 1)[1])
     # Worker idle: read the latest (finished) job; then read the training job.
     done = get_json(st, "/v1/jobs", limit=1)["items"][0]["id"]
-    headers = "".join(f"{k}: {v}\r\n" for k, v in st.headers.items()
-                      if k.lower() == "authorization")
+    auth = {k: v for k, v in st.headers.items() if k.lower() == "authorization"}
 
     def raw(job_id: str) -> bytes:
-        return (f"GET /v1/jobs/{job_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
-                f"Content-Length: 0\r\n\r\n").encode()
+        return prepare("GET", f"/v1/jobs/{job_id}", auth)
 
     results = []
     lat, errors, took = asyncio.run(read_load(port, raw(done), concurrency, seconds))
