@@ -243,15 +243,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
                            code="not_migrated")
         stop = threading.Event()
         install_signal_handlers(stop)
-        counts = run_worker(db, WorkerSettings(
-            name=args.name or "worker", device=args.device,
-            poll_s=args.poll if args.poll is not None else settings.poll_seconds,
-            lease_s=settings.lease_seconds, heartbeat_s=settings.heartbeat_seconds,
-            max_attempts=settings.max_attempts,
-            reap_interval_s=settings.reap_interval_seconds,
-            checkpoints_kept=settings.checkpoints_kept,
-            epoch_checkpoint_min_interval_s=settings.epoch_checkpoint_min_interval_seconds,
-            once=args.once), stop=stop)
+        overrides = {"poll_s": args.poll} if args.poll is not None else {}
+        counts = run_worker(db, WorkerSettings.from_settings(
+            settings, name=args.name or "worker", device=args.device, once=args.once,
+            **overrides), stop=stop)
     finally:
         db.dispose()
     print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no jobs", flush=True)

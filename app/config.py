@@ -115,3 +115,12 @@ class Settings(BaseSettings):
             raise ValueError(f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most "
                              f"half of lease_seconds ({self.lease_seconds})")
         return self
+
+
+def default_of(name: str) -> object:
+    """A setting's default, for code that takes the value as an argument.
+
+    >>> default_of("lease_seconds")
+    30.0
+    """
+    return Settings.model_fields[name].default

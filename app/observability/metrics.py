@@ -100,7 +100,7 @@ class DatabaseCollector(Collector):
                                      .where(Job.status == JobStatus.QUEUED.value)).one()
         yield GaugeMetricFamily("trainforge_queue_depth", "Jobs waiting for a worker.",
                                 value=depth)
-        age = (now - _aware(oldest)).total_seconds() if oldest is not None else 0.0
+        age = (now - oldest).total_seconds() if oldest is not None else 0.0
         yield GaugeMetricFamily("trainforge_queue_oldest_age_seconds",
                                 "Age of the oldest queued job (0 when none).", value=age)
 
@@ -149,10 +149,6 @@ class DatabaseCollector(Collector):
             histogram.add_metric([status], buckets + [("+Inf", int(count))],
                                  sum_value=float(total))
         yield histogram
-
-
-def _aware(moment: Any) -> Any:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=utcnow().tzinfo)
 
 
 class HttpMetricsMiddleware:

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.orm import Session
 
+from app.config import default_of
 from app.db import transaction
 from app.errors import Conflict
 from app.models import Job, JobMetric, JobStatus, Worker, utcnow
@@ -31,8 +32,8 @@ from app.queue import sql
 from app.queue.wakeup import notify_queued
 from app.services import job_states
 
-DEFAULT_LEASE_S = 30.0
-DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_LEASE_S: float = default_of("lease_seconds")  # type: ignore[assignment]
+DEFAULT_MAX_ATTEMPTS: int = default_of("max_attempts")  # type: ignore[assignment]
 REAP_BATCH = 500
 WORKER_DEVICES = ("cpu", "cuda")
 FINISH_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -165,14 +166,20 @@ def fenced(session: Session, job_id: uuid.UUID, epoch: int) -> Job:
 
 # --- fenced worker writes ------------------------------------------------------------
 
+def metric_rows(job_id: uuid.UUID, points: Iterable[tuple[str, int, float]]
+                ) -> list[dict[str, object]]:
+    """`job_metrics` rows for (name, step, value) points, stamped now."""
+    now = utcnow()
+    return [{"job_id": job_id, "name": name, "step": int(step), "value": float(value),
+             "created_at": now} for name, step, value in points]
+
+
 def write_metrics(session: Session, job_id: uuid.UUID, epoch: int,
                   points: Iterable[tuple[str, int, float]]) -> int:
     """Insert a batch of (name, step, value) points under the lease (plain INSERT: a
     step is never written twice, since a resume first drops what follows its
     checkpoint). Returns the number of points written."""
-    now = utcnow()
-    rows = [{"job_id": job_id, "name": name, "step": int(step), "value": float(value),
-             "created_at": now} for name, step, value in points]
+    rows = metric_rows(job_id, points)
     with transaction(session, write=True):
         job = fenced(session, job_id, epoch)
         if rows:

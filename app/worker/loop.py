@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from app.config import Settings, default_of
 from app.db import Database
 from app.observability import logs
 from app.queue import (
@@ -37,16 +38,29 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:[0-9]{1,3})?)$")
 
 @dataclass(frozen=True)
 class WorkerSettings:
+    """A worker's configuration; `from_settings` reads the service's `Settings`."""
+
     name: str = "worker"
     device: str = "cpu"  # "auto", "cpu", "cuda" or "cuda:K"
-    poll_s: float = 0.5
+    poll_s: float = default_of("poll_seconds")  # type: ignore[assignment]
     lease_s: float = DEFAULT_LEASE_S
-    heartbeat_s: float = 5.0
+    heartbeat_s: float = default_of("heartbeat_seconds")  # type: ignore[assignment]
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
-    reap_interval_s: float = 5.0
-    checkpoints_kept: int = 3
-    epoch_checkpoint_min_interval_s: float = 30.0
+    reap_interval_s: float = default_of("reap_interval_seconds")  # type: ignore[assignment]
+    checkpoints_kept: int = default_of("checkpoints_kept")  # type: ignore[assignment]
+    epoch_checkpoint_min_interval_s: float = default_of(  # type: ignore[assignment]
+        "epoch_checkpoint_min_interval_seconds")
     once: bool = False  # stop when the queue is empty
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> WorkerSettings:
+        return cls(**{
+            "poll_s": settings.poll_seconds, "lease_s": settings.lease_seconds,
+            "heartbeat_s": settings.heartbeat_seconds, "max_attempts": settings.max_attempts,
+            "reap_interval_s": settings.reap_interval_seconds,
+            "checkpoints_kept": settings.checkpoints_kept,
+            "epoch_checkpoint_min_interval_s": settings.epoch_checkpoint_min_interval_seconds,
+            **overrides})
 
 
 def resolve_device(device: str) -> str:
@@ -99,30 +113,29 @@ def run_worker(db: Database, settings: WorkerSettings | None = None, *,
     reaper = Reaper(db, settings.reap_interval_s, settings.max_attempts)
     try:
         worker_id = register_worker(session, settings.name, device=kind)
-        context = logs.bind(worker_id=worker_id)
-        log.info("worker %s on %s (%s)", worker_id, device,
-                 "LISTEN/NOTIFY" if waiter.listens else f"polling every {settings.poll_s}s")
-        reaper.reap_once()
-        reaper.start()
-        beat_at = time.monotonic()
-        while not stop.is_set():
-            job = claim(session, worker_id, devices, lease_s=settings.lease_s, device=device)
-            if job is None:
-                if settings.once:
-                    break
-                if time.monotonic() - beat_at >= settings.heartbeat_s:  # idle, but alive
-                    worker_heartbeat(session, worker_id)
-                    beat_at = time.monotonic()
-                waiter.wait(settings.poll_s)
-                continue
-            with logs.bind(job_id=str(job.job_id)):
-                log.info("claimed job %s (attempt %d%s)", job.job_id, job.attempt,
-                         f", resuming from step {job.checkpoint_step}" if job.resumed else "")
-                outcome = run_job(db, job, run_settings, stop=stop, worker_id=worker_id)
-                log.info("job %s: %s", job.job_id, outcome)
-            counts[outcome] = counts.get(outcome, 0) + 1
+        with logs.bind(worker_id=worker_id):
+            log.info("worker %s on %s (%s)", worker_id, device,
+                     "LISTEN/NOTIFY" if waiter.listens else f"polling every {settings.poll_s}s")
+            reaper.reap_once()
+            reaper.start()
             beat_at = time.monotonic()
-        context.reset()
+            while not stop.is_set():
+                job = claim(session, worker_id, devices, lease_s=settings.lease_s, device=device)
+                if job is None:
+                    if settings.once:
+                        break
+                    if time.monotonic() - beat_at >= settings.heartbeat_s:  # idle, but alive
+                        worker_heartbeat(session, worker_id)
+                        beat_at = time.monotonic()
+                    waiter.wait(settings.poll_s)
+                    continue
+                with logs.bind(job_id=str(job.job_id)):
+                    log.info("claimed job %s (attempt %d%s)", job.job_id, job.attempt,
+                             f", resuming from step {job.checkpoint_step}" if job.resumed else "")
+                    outcome = run_job(db, job, run_settings, stop=stop, worker_id=worker_id)
+                    log.info("job %s: %s", job.job_id, outcome)
+                counts[outcome] = counts.get(outcome, 0) + 1
+                beat_at = time.monotonic()
     finally:
         reaper.stop()
         waiter.close()

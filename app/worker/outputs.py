@@ -16,20 +16,15 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from app.config import default_of
 from app.db import transaction
 from app.models import JobCheckpoint, JobMetric, JobStatus, utcnow
-from app.queue.lease import fenced
+from app.queue.lease import fenced, metric_rows
 from app.services import job_states
 from app.services.job_outputs import RESUMABLE_KINDS, WEIGHTS_KIND
 
 Point = tuple[str, int, float]
-DEFAULT_KEEP = 3
-
-
-def _metric_rows(job_id: uuid.UUID, points: Iterable[Point]) -> list[dict[str, object]]:
-    now = utcnow()
-    return [{"job_id": job_id, "name": name, "step": int(step), "value": float(value),
-             "created_at": now} for name, step, value in points]
+DEFAULT_KEEP: int = default_of("checkpoints_kept")  # type: ignore[assignment]
 
 
 def _checkpoint(job_id: uuid.UUID, step: int, epoch: int, kind: str, data: bytes,
@@ -64,7 +59,7 @@ def save_checkpoint(session: Session, job_id: uuid.UUID, lease_epoch: int, *, st
     step, epoch, `summary` metrics and retention `score`), any pending metric points,
     the job's progress and a `checkpoint_saved` event, and delete the checkpoints
     retention no longer keeps (the latest `keep` plus the best score)."""
-    rows = _metric_rows(job_id, metrics)
+    rows = metric_rows(job_id, metrics)
     with transaction(session, write=True):
         job = fenced(session, job_id, lease_epoch)
         if rows:
@@ -97,7 +92,7 @@ def complete(session: Session, job_id: uuid.UUID, lease_epoch: int, *, step: int
     """The final transaction: the final weights (a `weights` checkpoint), the final
     metrics and the `succeeded` status commit together, or not at all. An
     `early_stopped` payload also records an `early_stopped` event."""
-    rows = _metric_rows(job_id, metrics)
+    rows = metric_rows(job_id, metrics)
     with transaction(session, write=True):
         job = fenced(session, job_id, lease_epoch)
         if rows:

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import engine
+from app.config import default_of
 from app.db import Database, transaction
 from app.models import Job, JobCheckpoint, JobStatus
 from app.queue import ClaimedJob, LeaseLost, finish
@@ -56,11 +57,15 @@ EPOCH_KIND = "epoch"
 
 @dataclass(frozen=True)
 class RunSettings:
+    """What training a job needs to know of its worker (defaults: the settings')."""
+
     device: str = "cpu"  # "cpu", "cuda" or "cuda:K"
-    lease_s: float = 30.0
-    heartbeat_s: float = 5.0
-    checkpoints_kept: int = outputs.DEFAULT_KEEP
-    epoch_checkpoint_min_interval_s: float = 30.0  # an epoch's end checkpoints if older
+    lease_s: float = default_of("lease_seconds")  # type: ignore[assignment]
+    heartbeat_s: float = default_of("heartbeat_seconds")  # type: ignore[assignment]
+    checkpoints_kept: int = default_of("checkpoints_kept")  # type: ignore[assignment]
+    # an epoch's end is checkpointed if the last checkpoint is at least this old
+    epoch_checkpoint_min_interval_s: float = default_of(  # type: ignore[assignment]
+        "epoch_checkpoint_min_interval_seconds")
 
 
 def run_job(db: Database, job: ClaimedJob, settings: RunSettings | None = None, *,
